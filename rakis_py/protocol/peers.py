@@ -239,7 +239,7 @@ class PeerTable:
                 if gossiped is None:
                     continue          # nothing says this peer was ever alive
                 record = self._insert(sid, now)
-                record["lastSeen"] = min(gossiped, now)
+                record["lastSeen"] = record["firstSeen"] = min(gossiped, now)
                 changed = True
             elif gossiped is not None:
                 seen = min(gossiped, now)
