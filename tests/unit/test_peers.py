@@ -3,6 +3,8 @@ import math
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rakis_py.protocol.peers import MAX_WORKERS, PeerTable
 
@@ -244,3 +246,31 @@ def test_returned_records_are_copies():
     record["totalTokens"] = 99
     assert table.to_record(sid(1))["seenOn"] == ["nostr"]
     assert table.to_record(sid(1))["totalTokens"] == 0
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
+                                                               max_size=4),
+    max_leaves=12,
+)
+_entry = st.fixed_dictionaries(
+    {"synthientId": st.sampled_from([sid(1), sid(2), OWN, "junk"])},
+    optional={"lastSeen": st.integers(-(2**60), 2**60) | _json, "seenOn": _json,
+              "totalTokens": _json | st.integers(), "totalWorkers": _json | st.integers(),
+              "identities": _json},
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_entry | _json, max_size=6), st.integers(0, 2**45))
+def test_merge_hostile_gossip_keeps_records_sane(entries, now):
+    table = PeerTable(own_id=OWN)
+    table.merge_known_peers(entries, now)
+    assert OWN not in table
+    for peer in table.ids():
+        record = table.to_record(peer)
+        json.dumps(record, allow_nan=False)
+        assert record["firstSeen"] <= record["lastSeen"] <= now
+        assert 0 <= record["totalWorkers"] <= MAX_WORKERS
+        assert all(isinstance(c, str) for c in record["seenOn"])

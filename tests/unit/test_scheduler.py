@@ -3,6 +3,8 @@ import random
 from dataclasses import dataclass, field
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rakis_py.protocol.scheduler import (
     DEFAULT_MAX_TOKENS,
@@ -166,3 +168,32 @@ def test_embedding_queue_every_item_eventually_runs(seed):
     else:
         pytest.fail("low-priority item starved")
     assert now - NOW <= 16_000
+
+
+MODELS = ["m1", "m2", "m3"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(-5_000, 30_000), st.lists(st.sampled_from(MODELS), max_size=3)),
+        max_size=12,
+    ),
+    st.dictionaries(st.sampled_from(["w1", "w2", "w3", "w4"]), st.sampled_from(MODELS)),
+    st.integers(0, 2**32),
+)
+def test_pick_invariants(specs, workers, seed):
+    requests = [req(f"r{i}", ending, models) for i, (ending, models) in enumerate(specs)]
+    pick = pick_inference(requests, workers, NOW, random.Random(seed))
+    servable = [r for r in requests
+                if r["ending_at"] > NOW and any(m in workers.values() for m in r["accepted_models"])]
+    if not servable:
+        assert pick is None
+        return
+    latest = max(r["ending_at"] for r in servable)
+    assert pick.request in servable
+    assert pick.request["ending_at"] >= latest - 2000
+    assert workers[pick.worker_id] == pick.model
+    # the model is the first accepted one that has a free worker
+    assert pick.model == next(m for m in pick.request["accepted_models"] if m in workers.values())
+    assert pick == pick_inference(requests, workers, NOW, random.Random(seed))
