@@ -11,7 +11,9 @@ node persists at once; a refresh of `lastSeen`/`lastStatus` only marks the peer 
 node persists those in bulk whenever it likes with `dirty()`.
 
 Records are JSON-able dicts (camelCase, times in int ms) and go to the `peers` table keyed by
-synthientId.
+synthientId: synthientId, seenOn (sorted channels), lastSeen, firstSeen, chainIds (claimed
+identities), totalTokens, totalWorkers (v1 maxima), llmWorkers / embeddingWorkers (latest, None
+if never reported), lastStatus, direct (heard from the peer itself, not only through gossip).
 """
 
 from __future__ import annotations
@@ -191,8 +193,10 @@ class PeerTable:
     ) -> dict | None:
         """Account for one verified packet from `synthient_id` received on `channel` at `now`.
 
-        Returns the record when it changed materially (persist now), None otherwise; a mere
-        lastSeen/lastStatus refresh is left in `dirty()`."""
+        Handles peerStatusUpdate totals and peerConnectedChain identities from `fields` (the
+        raw packet); a knownPeers packet's list goes to `merge_known_peers`. Returns the record
+        when it changed materially (persist now), None otherwise; a mere lastSeen/lastStatus
+        refresh is left in `dirty()`."""
         if synthient_id == self.own_id or not _valid_id(synthient_id):
             return None
         record = self._peers.get(synthient_id)
