@@ -16,7 +16,8 @@ import hashlib
 import math
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, Iterable, Mapping, Sequence, Union
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Union
 
 import numpy as np
 
@@ -188,8 +189,8 @@ def _hamming_matmul(a: np.ndarray) -> np.ndarray:
 def hamming_matrix(bits: np.ndarray) -> np.ndarray:
     """(n, nbytes) uint8 packed bits -> (n, n) int64 Hamming distances in bits."""
     a = _as_byte_matrix(bits)
-    if a.shape[0] == 0:
-        return np.zeros((0, 0), dtype=np.int64)
+    if a.shape[0] == 0 or a.shape[1] == 0:
+        return np.zeros((a.shape[0], a.shape[0]), dtype=np.int64)
     if _HAS_BITWISE_COUNT:
         return _hamming_bitwise_count(a)
     return _hamming_matmul(a)
@@ -229,8 +230,31 @@ def js_cosine_similarity(a: bytes, b: bytes) -> float:
     return 0.0 if magnitude == 0 else dot_ab / magnitude
 
 
+def _unreachable_needed(p: float, n: int) -> int | None:
+    """Cluster size needed for a non-finite secPercentage (it comes from a remote request).
+
+    JS: Math.ceil(NaN or +Infinity) never satisfies `size >= needed`; -Infinity always does.
+    We return n + 1 (no cluster can be that large) or 0 instead of raising.
+    """
+    x = float(p) * n
+    if math.isnan(x) or x == math.inf:
+        return n + 1
+    if x == -math.inf:
+        return 0
+    return None
+
+
+def _ceil_js(p: float, n: int) -> int:
+    """v1's Math.ceil(p * n) in doubles (0.7 * 10 -> 8), total over non-finite p."""
+    special = _unreachable_needed(p, n)
+    return special if special is not None else math.ceil(float(p) * n)
+
+
 def _ceil_fraction(p: float, n: int) -> int:
     """ceil(p * n) taking p as the decimal it was written as (0.7 * 10 -> 7, not float's 8)."""
+    special = _unreachable_needed(p, n)
+    if special is not None:
+        return special
     return math.ceil(Fraction(repr(float(p))) * n)
 
 
@@ -275,7 +299,7 @@ def run_consensus_v1(
     commits = list(commits_in_local_order)
 
     # 1. Over ALL commits, unrevealed included (§15.7); JS float Math.ceil.
-    needed = math.ceil(sec_percentage * len(commits))
+    needed = _ceil_js(sec_percentage, len(commits))
 
     # 2. Drop commits without a reveal.
     revealed = [c for c in commits if c.output is not None and c.b_embedding is not None]

@@ -296,3 +296,27 @@ def test_speed_large_quorum(n):
     assert out.success and len(out.accepted) == n - n // 4
     # Generous bound for a shared 2-core machine; bench/bench_consensus.py reports the real figure.
     assert sorted(times)[1] < 0.25
+
+
+# ---- hostile parameters (they come from a remote request's securityFrame) ----------------------
+
+@pytest.mark.parametrize("p", [float("nan"), float("inf"), float("-inf"), 1e308, -1.0, 2.0])
+def test_non_finite_or_odd_percentages_never_raise(p):
+    emb = bytes(range(NBYTES))
+    commits = [commit(i, emb) for i in range(1, 4)]
+    for run in (
+        lambda: run_consensus_v2("req", commits, by_iid(commits), 1, 8, p, 0),
+        lambda: consensus.run_consensus_v1("req", commits, {c.output: emb for c in commits},
+                                           "me", 1, 10, p),
+    ):
+        out = run()
+        # A cluster can satisfy "needed" only when it is at most the number of commits.
+        assert out.success == (out.cluster_size_needed <= 3)
+    assert run_consensus_v2("req", commits, by_iid(commits), 1, 8, p, 0).success == (
+        p in (float("-inf"), -1.0))
+
+
+def test_zero_length_embeddings_do_not_crash():
+    commits = [commit(1, b""), commit(2, b"")]
+    out = run_consensus_v2("req", commits, by_iid(commits), 1, 0, 0.5, 0)
+    assert out.success and len(out.accepted) == 2
