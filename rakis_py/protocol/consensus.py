@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
-from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Union
 
 import numpy as np
@@ -380,6 +380,20 @@ def _canonical_key(c: CommitEntry) -> tuple:
             c.b_embedding is not None, bytes(c.b_embedding or b""))
 
 
+def _common_length(recomputed: Mapping[str, bytes], commits: Sequence[CommitEntry]) -> int:
+    """Most common length of our recomputations for these commits (ties: the longer); 0 if none.
+
+    One embedding model gives one length, so this is that length; it only matters if our own
+    embedder misbehaves, and then it is still a pure function of the inputs.
+    """
+    counts: dict[int, int] = {}
+    for c in commits:
+        r = recomputed.get(c.inference_id)
+        if r is not None:
+            counts[len(r)] = counts.get(len(r), 0) + 1
+    return max(counts, key=lambda k: (counts[k], k)) if counts else 0
+
+
 def _bit_distance(a: bytes, b: bytes) -> int:
     return (int.from_bytes(a, "big") ^ int.from_bytes(b, "big")).bit_count()
 
@@ -392,13 +406,16 @@ def run_consensus_v2(
     sec_distance_bits: int,
     sec_percentage: float,
     bit_tolerance: int,
+    *,
+    embedding_bytes: int | None = None,
 ) -> ConsensusOutcome:
     """v2 consensus: a pure function of the agreed commit set (any input order gives the same result).
 
     - canonical order: sorted by (synthient_id, inference_id);
     - cluster size needed = ceil(sec_percentage x len(agreed_commits)), sec_percentage read as the
       decimal it was written as (0.7 x 10 -> 7);
-    - every revealed commit is checked, ours too: bEmbedding present with the recomputed length,
+    - every revealed commit is checked, ours too: bEmbedding present with the expected length
+      (`embedding_bytes`, by default the most common length of our recomputations), the
       hash binds it to the committer, and it lies within `bit_tolerance` bits of our recomputation;
     - Hamming distance in bits; a neighbourhood is `<= sec_distance_bits` (inclusive, so the radius
       reads "at most d bits differ" and 0 means "identical bits");
@@ -410,6 +427,9 @@ def run_consensus_v2(
     commits = sorted(agreed_commits, key=_canonical_key)
     needed = _ceil_fraction(sec_percentage, len(commits))
 
+    width = embedding_bytes if embedding_bytes is not None else _common_length(
+        recomputed_by_inference_id, commits)
+
     verified: list[CommitEntry] = []
     rejections: list[Rejection] = []
     for c in commits:
@@ -418,7 +438,8 @@ def run_consensus_v2(
         rev = bytes(c.b_embedding) if c.b_embedding is not None else None
         computed = recomputed_by_inference_id.get(c.inference_id)
         computed = bytes(computed) if computed is not None else None
-        if rev is None or c.output is None or (computed is not None and len(rev) != len(computed)):
+        if (rev is None or c.output is None or len(rev) != width
+                or (computed is not None and len(computed) != width)):
             rejections.append(Rejection(c.inference_id, c.synthient_id, REJECT_MALFORMED,
                                         computed, rev, None, c.b_embedding_hash))
             continue
@@ -448,10 +469,7 @@ def run_consensus_v2(
         return fail(REASON_NO_CLUSTER)
 
     embs = [bytes(c.b_embedding) for c in verified]  # type: ignore[arg-type]
-    if len({len(e) for e in embs}) != 1:
-        # Every verified reveal has its recomputation's length; our own embedder gave two lengths.
-        raise ValueError("recomputed bEmbeddings of one request differ in length")
-    bits = np.frombuffer(b"".join(embs), dtype=np.uint8).reshape(len(embs), len(embs[0]))
+    bits = np.frombuffer(b"".join(embs), dtype=np.uint8).reshape(len(embs), width)
     dist = hamming_matrix(bits)
     within = dist <= sec_distance_bits
     sizes = within.sum(axis=1)

@@ -320,3 +320,17 @@ def test_zero_length_embeddings_do_not_crash():
     commits = [commit(1, b""), commit(2, b"")]
     out = run_consensus_v2("req", commits, by_iid(commits), 1, 0, 0.5, 0)
     assert out.success and len(out.accepted) == 2
+
+
+def test_expected_length_is_the_common_recomputed_length_or_given():
+    rng = random.Random(21)
+    commits = [commit(i, random_bits(rng, NBYTES)) for i in range(1, 4)]
+    odd = commit(4, random_bits(rng, NBYTES + 4))
+    rec = by_iid(commits + [odd])  # our embedder returned one odd-length vector
+    out = run_consensus_v2("req", commits + [odd], rec, 1, 400, 0.5, 0)
+    assert out.success and ids(out.verified) == ids(commits)
+    assert [(r.inference_id, r.reason) for r in out.rejections] == [(odd.inference_id,
+                                                                     REJECT_MALFORMED)]
+    forced = run_consensus_v2("req", commits + [odd], rec, 1, 400, 0.25, 0,
+                              embedding_bytes=NBYTES + 4)
+    assert ids(forced.verified) == [odd.inference_id] and len(forced.rejections) == 3
