@@ -1,0 +1,182 @@
+"""What a run measured: consensus outcomes per request, traffic, throughput.
+
+The simulator sees every node, so unlike the stability test (two observers' logs) it can judge a
+request by all of them. Definitions (these are what the summary JSON reports):
+
+* request: one ``RequestSubmitted`` (the load model's arrivals).
+* participant: an honest node that sent an ``inferenceCommit`` for the request and was still
+  online when the request's consensus should be done (``endingAt`` + reveal and consensus windows).
+* result of a node for a request: what the node computed, from its ``Emit("consensus", ...)``
+  (``success``, ``winner``/``bEmbeddingHash``, ``jointHash``), or else from the
+  ``inferenceQuorumComputed`` it sent (``validSingleInference.bEmbeddingHash``,
+  ``validInferenceJointHash``). Two results are identical when winner hash AND joint hash match.
+* quorum: a request for which at least ``quorum`` (the frame's threshold) commits were sent
+  network-wide, or for which any node produced a result.
+* full agreement (per quorum): at least one honest node has a result, every honest node with a
+  result has the identical one, and every participant has a result.
+  ``full_agreement`` = share of quorums with full agreement.
+* majority agreement: the most common honest result is held by > 50% of the honest nodes that
+  participated or produced a result. ``majority_agreement`` = share of quorums.
+* ``publisher_agreement``: share of quorums with >= 1 result where all honest results are
+  identical (what one v1 observer could see: "my result agreed 100% with the network's").
+* failed_by_phase (requests without full agreement, first matching cause):
+  ``missing_commits`` (fewer commits sent than the threshold), ``missing_reveals`` (fewer reveals
+  sent than the threshold), ``verification`` (reveals were rejected or a node reports a
+  threshold failure after pruning), ``clustering`` (a node reports no cluster of the needed size),
+  ``timing`` (everything else: nodes judged different commit/reveal sets, late packets, or
+  participants that never produced a result).
+* traffic, counting each sent envelope ONCE (redundant copies and receivers ignored, like the
+  report's "packet size as proxy"): ``packets`` (envelopes sent), ``bytes`` (their encoded
+  sizes), ``packets_per_request`` = packets / requests, ``bytes_per_token`` = bytes / tokens,
+  ``tokens_per_packet`` = tokens / packets, where tokens = tokens of every finished inference.
+  The copy-level book (every copy on every channel to every receiver) is in ``links``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+
+@dataclass
+class RequestRecord:
+    index: int
+    prompt: str
+    submitted_ms: int
+    threshold: int
+    window_end_ms: int                # when consensus should be done (virtual, run-relative + start)
+    request_id: str | None = None
+    requester: int | None = None
+    commits: dict[int, str] = field(default_factory=dict)      # node -> inferenceId
+    reveals: Counter = field(default_factory=Counter)          # node -> reveals sent
+    rejections: int = 0
+    computed: dict[int, tuple] = field(default_factory=dict)   # node -> (winner, joint) or failure
+    published: dict[int, tuple] = field(default_factory=dict)  # node -> (winner, joint)
+    failure_reasons: Counter = field(default_factory=Counter)
+
+
+class Metrics:
+    def __init__(self, byzantine: list[bool]) -> None:
+        self.byzantine = byzantine
+        self.requests: list[RequestRecord] = []
+        self.by_prompt: dict[str, RequestRecord] = {}
+        self.by_id: dict[str, RequestRecord] = {}
+        self.packets = 0
+        self.bytes = 0
+        self.by_type: Counter[str] = Counter()
+        self.bytes_by_type: Counter[str] = Counter()
+        self.tokens = 0
+        self.inferences = 0
+        self.emits: Counter[str] = Counter()
+
+    # -- observations -------------------------------------------------------------------------
+    def add_request(self, rec: RequestRecord) -> None:
+        self.requests.append(rec)
+        self.by_prompt[rec.prompt] = rec
+
+    def on_submit(self, rec: RequestRecord, node: int) -> None:
+        rec.requester = node
+
+    def on_tokens(self, tokens: int) -> None:
+        self.tokens += tokens
+        self.inferences += 1
+
+    def on_send(self, node: int, envelope: dict, size: int) -> None:
+        pkt = envelope.get("packet") or {}
+        typ = pkt.get("type", "?")
+        self.packets += 1
+        self.bytes += size
+        self.by_type[typ] += 1
+        self.bytes_by_type[typ] += size
+        if typ == "p2pInferenceRequest":
+            rec = self.by_prompt.get((pkt.get("payload") or {}).get("prompt"))
+            if rec is not None and rec.request_id is None:
+                rec.request_id = pkt.get("requestId")
+                self.by_id[rec.request_id] = rec
+            return
+        rec = self.by_id.get(pkt.get("requestId"))
+        if rec is None:
+            return
+        if typ == "inferenceCommit":
+            rec.commits.setdefault(node, pkt.get("inferenceId"))
+        elif typ == "inferenceReveal":
+            rec.reveals[node] += 1
+        elif typ == "inferenceRevealRejected":
+            rec.rejections += 1
+        elif typ == "inferenceQuorumComputed":
+            single = pkt.get("validSingleInference") or {}
+            rec.published.setdefault(node, (single.get("bEmbeddingHash"), pkt.get("validInferenceJointHash")))
+
+    def on_emit(self, node: int, kind: str, data: dict) -> None:
+        self.emits[kind] += 1
+        if kind == "consensus":
+            rec = self.by_id.get(data.get("requestId"))
+            if rec is None:
+                return
+            if data.get("success"):
+                rec.computed.setdefault(node, (data.get("winner"), data.get("jointHash")))
+            else:
+                rec.failure_reasons[str(data.get("failure") or data.get("reason") or "failed")] += 1
+        elif kind == "request" and data.get("state") == "failed" and data.get("reason"):
+            rec = self.by_id.get(data.get("requestId"))
+            if rec is not None:
+                rec.failure_reasons[str(data["reason"])] += 1
+
+    # -- judgement ----------------------------------------------------------------------------
+    def judge(self, rec: RequestRecord, online_at) -> dict:
+        honest = lambda n: not self.byzantine[n]  # noqa: E731
+        results = {n: r for n, r in rec.published.items() if honest(n)}
+        results.update({n: r for n, r in rec.computed.items() if honest(n)})
+        participants = {n for n in rec.commits if honest(n) and online_at(n, rec.window_end_ms)}
+        is_quorum = len(rec.commits) >= rec.threshold or bool(results)
+        distinct = Counter(results.values())
+        identical = len(distinct) == 1
+        full = bool(results) and identical and participants <= set(results)
+        pool = participants | set(results)
+        majority = bool(distinct) and distinct.most_common(1)[0][1] * 2 > len(pool)
+        phase = None
+        if not full:
+            reasons = " ".join(rec.failure_reasons).lower()
+            if len(rec.commits) < rec.threshold or "commitments" in reasons:
+                phase = "missing_commits"
+            elif (sum(1 for n in rec.reveals if rec.reveals[n]) < rec.threshold and not results) \
+                    or "reveals" in reasons:
+                phase = "missing_reveals"
+            elif rec.rejections or "verification" in reasons:
+                phase = "verification"
+            elif "cluster" in reasons:
+                phase = "clustering"
+            else:
+                phase = "timing"
+        return {"quorum": is_quorum, "full": full, "majority": majority,
+                "publisher_agreement": bool(results) and identical, "has_result": bool(results),
+                "phase": phase, "results": len(results), "distinct_results": len(distinct),
+                "participants": len(participants), "commits": len(rec.commits)}
+
+    def summary(self, online_at) -> tuple[dict, list[dict]]:
+        verdicts = [self.judge(r, online_at) for r in self.requests]
+        quorums = [v for v in verdicts if v["quorum"]]
+        nq = len(quorums)
+        with_result = [v for v in quorums if v["has_result"]]
+        share = lambda k, vs: round(sum(1 for v in vs if v[k]) / len(vs), 6) if vs else None  # noqa: E731
+        phases = Counter(v["phase"] for v in verdicts if v["phase"])
+        nreq = len(self.requests)
+        s = {
+            "requests": nreq,
+            "quorums": nq,
+            "full_agreement": share("full", quorums),
+            "majority_agreement": share("majority", quorums),
+            "publisher_agreement": share("publisher_agreement", with_result),
+            "quorums_with_result": len(with_result),
+            "failed_by_phase": dict(sorted(phases.items())),
+            "packets": self.packets,
+            "bytes": self.bytes,
+            "tokens": self.tokens,
+            "inferences": self.inferences,
+            "packets_per_request": round(self.packets / nreq, 3) if nreq else None,
+            "bytes_per_token": round(self.bytes / self.tokens, 3) if self.tokens else None,
+            "tokens_per_packet": round(self.tokens / self.packets, 3) if self.packets else None,
+            "packets_by_type": dict(sorted(self.by_type.items())),
+            "bytes_by_type": dict(sorted(self.bytes_by_type.items())),
+        }
+        return s, verdicts

@@ -1,0 +1,105 @@
+"""Named scenarios: one ``Scenario`` = every model's parameters + size and length of the run.
+
+* ``tiny``  - 5 always-online worker nodes, a few requests, clean links: for tests (seconds).
+* ``small`` - 40 nodes, mild churn, loss, one partition, steady load: a quick look.
+* ``st1``   - calibrated to the public stability test of v1 (reference/stability-test-1.md):
+  about 2,000 distinct nodes over the run (visitors arriving and leaving), 15% of them workers
+  (most with 2 LLM workers), the rest followers; three redundant channels with loss, pairs that
+  cannot reach each other on a channel and relay outages (the ~5% divergence between two
+  observers); default v1 security frames (quorum 2, 30 s, 50%; 15/35/40 s windows in the core);
+  temperature 1 outputs spread over a few clusters; the embedding's non-determinism (~15% of runs
+  flip a few bits, the cause the report gave for the last ~15%); two big request batches.
+
+Calibration knobs for st1 (what moves the v1 figures): ``links.stall_share`` and
+``links.channels[*].no_route_share`` (views diverge: differing commit sets, late reveals),
+``node_model.session_median_s`` (participants leaving mid-quorum), ``standins.nondeterministic_share``
+(v1 verification failures), ``load`` rate and bursts (busy workers answer late).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from .links import ChannelParams, LinkParams, PartitionParams
+from .load import LoadParams, SecurityFrameParams
+from .nodes import NodeParams
+from .standins import StandinParams
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    nodes: int
+    duration_s: float
+    links: LinkParams = field(default_factory=LinkParams)
+    node_model: NodeParams = field(default_factory=NodeParams)
+    load: LoadParams = field(default_factory=LoadParams)
+    standins: StandinParams = field(default_factory=StandinParams)
+    crypto: str = "standin"              # "standin" | "ed25519" (crypto_model.py)
+    status_updates: bool = True          # nodes send peerStatusUpdate packets
+    description: str = ""
+
+    def with_protocol(self, protocol: int) -> "Scenario":
+        return replace(self, load=replace(self.load, frame=replace(self.load.frame, protocol=protocol)))
+
+    def with_size(self, nodes: int | None = None, duration_s: float | None = None) -> "Scenario":
+        return replace(self, nodes=nodes or self.nodes, duration_s=duration_s or self.duration_s)
+
+
+def tiny() -> Scenario:
+    return Scenario(
+        name="tiny", nodes=5, duration_s=120,
+        links=LinkParams(channels=(ChannelParams("nostr", loss=0.0, extra_ms=20),
+                                   ChannelParams("mqtt", loss=0.0, latency_factor=1.2, extra_ms=30))),
+        node_model=NodeParams(follower_share=0.0, worker_weights=((2, 1.0),), skew_sd_ms=200),
+        load=LoadParams(steady_per_min=2.0, frame=SecurityFrameParams(quorum=3, max_time_ms=30_000),
+                        output_tokens_median=120),
+        standins=StandinParams(nondeterministic_share=0.15, garbage_share=0.0),
+        description="5 always-online nodes, lossless links, a few requests (tests).",
+    )
+
+
+def small() -> Scenario:
+    return Scenario(
+        name="small", nodes=40, duration_s=600,
+        links=LinkParams(stall_share=0.005, partitions=PartitionParams(per_hour=2, mean_s=20, share=0.2)),
+        node_model=NodeParams(initial_share=0.8, session_median_s=1800, follower_share=0.3),
+        load=LoadParams(steady_per_min=3.0, frame=SecurityFrameParams(quorum=3)),
+        description="40 nodes, mild churn, 1-2% loss, occasional partitions, steady load.",
+    )
+
+
+def st1() -> Scenario:
+    return Scenario(
+        name="st1", nodes=2000, duration_s=3600,
+        links=LinkParams(
+            sigma=0.6, stall_share=0.01, stall_mean_ms=8_000,
+            channels=(
+                ChannelParams("nostr", loss=0.03, extra_ms=40, no_route_share=0.05,
+                              outage_per_hour=0.5, outage_mean_s=120),
+                ChannelParams("mqtt", loss=0.03, latency_factor=1.2, extra_ms=60, no_route_share=0.05,
+                              outage_per_hour=0.5, outage_mean_s=120),
+                ChannelParams("torrent", loss=0.05, latency_factor=1.5, extra_ms=150, no_route_share=0.10,
+                              outage_per_hour=0.5, outage_mean_s=120),
+            ),
+            partitions=PartitionParams(per_hour=2.0, mean_s=30, share=0.1)),
+        node_model=NodeParams(initial_share=0.03, session_median_s=240, session_sigma=1.2,
+                              follower_share=0.85, skew_sd_ms=1_500, tps_median=20),
+        load=LoadParams(steady_per_min=1.0, bursts=((900, 60, 120), (2700, 60, 120)),
+                        frame=SecurityFrameParams(quorum=2, max_time_ms=30_000, sec_percentage=0.5,
+                                                  protocol=1),
+                        output_tokens_median=250),
+        standins=StandinParams(max_clusters=3, main_share=0.8, garbage_share=0.02,
+                               nondeterministic_share=0.15),
+        description="Calibrated to v1's public stability test (see module docstring).",
+    )
+
+
+SCENARIOS = {"tiny": tiny, "small": small, "st1": st1}
+
+
+def get(name: str) -> Scenario:
+    try:
+        return SCENARIOS[name]()
+    except KeyError:
+        raise KeyError(f"unknown scenario {name!r}; known: {', '.join(SCENARIOS)}") from None

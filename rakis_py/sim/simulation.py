@@ -1,0 +1,318 @@
+"""One simulation run: the unchanged protocol core for every node, in one process, virtual time.
+
+``Simulation(scenario, seed).run()`` wires the models together:
+engine.py (time), nodes.py (who is online, how fast), links.py (what every copy of every packet
+does), load.py (requests), standins.py (LLM and embedding stand-ins), crypto_model.py (signing),
+metrics.py (what it all means), dataset.py (optional JSON Lines output).
+
+Each node is a ``Node`` from ``rakis_py.protocol.node`` (or whatever ``node_factory`` builds, for
+tests). The simulator is its adapter: it feeds events to ``node.handle(event, now)`` with the
+node's skewed clock, and carries out the actions it returns:
+``Send`` -> LinkModel fan-out (encoded once, one shared envelope object for all receivers),
+``RunInference``/``RunEmbedding`` -> stand-ins, finishing later in virtual time,
+``SetTimer``/``CancelTimer`` -> engine callbacks with a generation check, ``Persist`` -> counted,
+``Emit`` -> metrics.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from typing import Callable, Optional
+
+import numpy as np
+
+from rakis_py.protocol import actions as A
+from rakis_py.protocol import events as E
+
+from .crypto_model import canonical, make_signer, make_verifier
+from .dataset import DatasetWriter
+from .engine import DEFAULT_EPOCH_MS, Engine
+from .links import FIRST, IN_FLIGHT, OFFLINE, OUTCOME_NAMES, LinkModel
+from .load import LoadModel, RequestSpec
+from .metrics import Metrics, RequestRecord
+from .nodes import NodeModel, NodeProfile
+from .scenarios import Scenario
+from .standins import ModelStandins
+
+NodeFactory = Callable[[NodeProfile, object, random.Random, Callable, Scenario], object]
+
+
+def _decoder():
+    """Decode once per sent envelope and share the result (PacketReceived accepts an Envelope)."""
+    try:
+        from rakis_py.protocol.packets import decode_envelope
+        from rakis_py.protocol.errors import PacketRejected
+    except ImportError:
+        return None
+
+    def decode(env: dict):
+        try:
+            return decode_envelope(env)
+        except PacketRejected:
+            return env          # let each receiver reject it itself
+    return decode
+
+
+class SimNode:
+    __slots__ = ("profile", "core", "signer", "rng", "online", "timers", "skew", "sid")
+
+    def __init__(self, profile: NodeProfile) -> None:
+        self.profile = profile
+        self.core = None
+        self.signer = None
+        self.rng: random.Random | None = None
+        self.online = False
+        self.timers: dict[str, int] = {}
+        self.skew = profile.skew_ms
+        self.sid = ""
+
+
+class Simulation:
+    def __init__(self, scenario: Scenario, seed: int = 0, node_factory: Optional[NodeFactory] = None,
+                 out_dir: Optional[str] = None, share_decode: bool = True) -> None:
+        self.sc = scenario
+        self.seed = seed
+        self.start = DEFAULT_EPOCH_MS
+        self.duration_ms = int(scenario.duration_s * 1000)
+        self.engine = Engine(self.start)
+        self.rng = random.Random(f"sim:{seed}")
+        if node_factory is None:
+            from .core_node import core_node_factory
+            node_factory = core_node_factory
+        self.factory = node_factory
+        regions = [w for _, w in scenario.links.regions]
+        self.profiles = NodeModel(scenario.node_model).draw(scenario.nodes, self.duration_ms, regions, seed * 7 + 1)
+        self.nodes = [SimNode(p) for p in self.profiles]
+        self.link = LinkModel(scenario.links, np.array([p.region for p in self.profiles]), seed * 7 + 2,
+                              self.start, self.duration_ms)
+        self.requests = LoadModel(scenario.load).draw(self.duration_ms, seed * 7 + 3)
+        self.standins = ModelStandins(scenario.standins)
+        self.metrics = Metrics([p.byzantine for p in self.profiles])
+        self.verify = make_verifier(scenario.crypto)
+        self.decode = _decoder() if share_decode else None
+        self.by_sid: dict[str, int] = {}
+        self._online: list[int] = []
+        self._online_arr: np.ndarray | None = None
+        self.timeline: dict[int, list[tuple[int, int]]] = {}   # node -> [(join, leave)] virtual
+        self.persists = 0
+        self.dataset = DatasetWriter(out_dir) if out_dir else None
+        self.wall_seconds = 0.0
+        frame = scenario.load.frame
+        # Consensus should be over by endingAt + reveal/consensus windows (v1: 35 s + 40 s).
+        self._settle_ms = frame.max_time_ms + 35_000 + 40_000 + 10_000
+        for p in self.profiles:
+            self.engine.at(self.start + p.join_ms, self._join, p.index)
+            if p.leave_ms < self.duration_ms:
+                self.engine.at(self.start + p.leave_ms, self._leave, p.index)
+        for spec in self.requests:
+            rec = RequestRecord(spec.index, spec.prompt, self.start + spec.at_ms, frame.quorum,
+                                self.start + spec.at_ms + self._settle_ms)
+            self.metrics.add_request(rec)
+            self.engine.at(self.start + spec.at_ms, self._submit, spec, rec)
+        self._specs = {s.prompt: s for s in self.requests}
+
+    # -- membership ---------------------------------------------------------------------------
+    def _join(self, i: int) -> None:
+        sn = self.nodes[i]
+        p = sn.profile
+        sn.signer = make_signer(self.sc.crypto, f"{self.seed}:{i}".encode())
+        sn.sid = sn.signer.synthient_id
+        sn.rng = random.Random(f"node:{self.seed}:{i}")
+        sn.core = self.factory(p, sn.signer, sn.rng, self.verify, self.sc)
+        sn.online = True
+        self.by_sid[sn.sid] = i
+        self._online.append(i)
+        self._online_arr = None
+        self.timeline.setdefault(i, []).append((self.engine.now, 1 << 62))
+        boot = self.engine.now + self.sc.node_model.boot_ms
+        model = self.sc.load.model
+        self.engine.at(boot, self._call, i, E.WorkerStatus("embed-0", "embedding", "sim-embedding", "ready", "sim"))
+        for k in range(p.workers):
+            self.engine.at(boot, self._call, i, E.WorkerStatus(f"llm-{k}", "llm", model, "ready", "sim"))
+
+    def _leave(self, i: int) -> None:
+        sn = self.nodes[i]
+        if not sn.online:
+            return
+        sn.online = False
+        sn.timers.clear()
+        self._online.remove(i)
+        self._online_arr = None
+        join, _ = self.timeline[i][-1]
+        self.timeline[i][-1] = (join, self.engine.now)
+
+    def online_at(self, i: int, t: int) -> bool:
+        return any(a <= t < b for a, b in self.timeline.get(i, ()))
+
+    def _online_array(self) -> np.ndarray:
+        if self._online_arr is None:
+            self._online_arr = np.array(sorted(self._online), dtype=np.int64)
+        return self._online_arr
+
+    # -- driving the core ---------------------------------------------------------------------
+    def _call(self, i: int, event) -> None:
+        sn = self.nodes[i]
+        if not sn.online:
+            return
+        actions = sn.core.handle(event, self.engine.now + sn.skew)
+        if actions:
+            self._apply(i, sn, actions)
+
+    def _apply(self, i: int, sn: SimNode, actions) -> None:
+        eng = self.engine
+        for act in actions:
+            t = type(act)
+            if t is A.Send:
+                self._send(i, sn, act)
+            elif t is A.SetTimer:
+                gen = sn.timers.get(act.timer_id, 0) + 1
+                sn.timers[act.timer_id] = gen
+                eng.at(act.at - sn.skew, self._fire, i, act.timer_id, gen)
+            elif t is A.CancelTimer:
+                sn.timers.pop(act.timer_id, None)
+            elif t is A.Persist:
+                self.persists += 1
+            elif t is A.Emit:
+                self.metrics.on_emit(i, act.kind, act.data)
+            elif t is A.RunInference:
+                self._run_inference(i, sn, act)
+            elif t is A.RunEmbedding:
+                self._run_embedding(i, sn, act)
+
+    def _fire(self, i: int, timer_id: str, gen: int) -> None:
+        sn = self.nodes[i]
+        if sn.online and sn.timers.get(timer_id) == gen:
+            del sn.timers[timer_id]
+            self._call(i, E.TimerFired(timer_id))
+
+    def _run_inference(self, i: int, sn: SimNode, act) -> None:
+        spec = self._specs.get(act.prompt)
+        base = spec.output_tokens if spec else self.sc.load.output_tokens_median
+        p = sn.profile
+        text, tokens = self.standins.infer(act.prompt, i, p.byzantine, int(base), act.max_tokens, sn.rng)
+        dur = max(1, int(tokens / p.tokens_per_s * 1000))
+        started = self.engine.now + sn.skew
+        self.metrics.on_tokens(tokens)
+        self.engine.at(self.engine.now + dur, self._call, i,
+                       E.InferenceFinished(act.job_id, text, tokens, started, started + dur))
+
+    def _run_embedding(self, i: int, sn: SimNode, act) -> None:
+        embs = tuple(self.standins.embed(t, sn.rng) for t in act.texts)
+        dur = self.sc.standins.embed_ms_per_text * max(1, len(act.texts))
+        self.engine.at(self.engine.now + dur, self._call, i, E.EmbeddingFinished(act.job_id, embs))
+
+    def _send(self, i: int, sn: SimNode, act) -> None:
+        env = act.envelope
+        size = len(canonical(env).encode("utf-8"))
+        self.metrics.on_send(i, env, size)
+        if act.to is None:
+            rec = self._online_array()
+            rec = rec[rec != i]
+        else:
+            idx = [self.by_sid.get(s) for s in act.to]
+            rec = np.array(sorted({j for j in idx if j is not None and j != i and self.nodes[j].online}),
+                           dtype=np.int64)
+        if len(rec) == 0:
+            return
+        now = self.engine.now
+        fan = self.link.fanout(i, rec, now, size)
+        data = self.decode(env) if self.decode else env
+        names = self.link.channel_names
+        at = self.engine.at
+        deliver = self._deliver
+        recips = fan.recipients.tolist()
+        firsts = fan.first_channel.tolist()
+        lat = fan.latency_ms
+        for row, (r, c) in enumerate(zip(recips, firsts)):
+            if c >= 0:
+                at(now + int(lat[row, c]), deliver, r, data, c, size)
+        if self.dataset is not None:
+            typ = (env.get("packet") or {}).get("type", "?")
+            out = fan.outcome
+            for row, r in enumerate(recips):
+                for c in range(len(names)):
+                    code = int(out[row, c])
+                    if code != FIRST:
+                        self.dataset.packet(now, sn.sid, str(r), names[c], typ, size, OUTCOME_NAMES[code])
+
+    def _deliver(self, r: int, data, c: int, size: int) -> None:
+        sn = self.nodes[r]
+        ch = self.link.channel_names[c]
+        if not sn.online:
+            self.link.settle(OFFLINE, c, size)
+            if self.dataset is not None:
+                self._ds_delivery(r, data, ch, size, OFFLINE)
+            return
+        if self.dataset is not None:
+            self._ds_delivery(r, data, ch, size, "delivered")
+        self._call(r, E.PacketReceived(data, ch, self.engine.now + sn.skew, size))
+
+    def _ds_delivery(self, r, data, ch, size, outcome) -> None:
+        env = data if isinstance(data, dict) else None
+        typ = (env.get("packet") or {}).get("type", "?") if env else getattr(getattr(data, "packet", None), "type", "?")
+        sender = env.get("synthientId", "?") if env else getattr(data, "synthient_id", "?")
+        self.dataset.packet(self.engine.now, sender, str(r), ch, typ, size, outcome)
+
+    # -- load ---------------------------------------------------------------------------------
+    def _submit(self, spec: RequestSpec, rec: RequestRecord) -> None:
+        if not self._online:
+            return
+        i = self.rng.choice(sorted(self._online))
+        f = self.sc.load.frame
+        self.metrics.on_submit(rec, i)
+        self._call(i, E.RequestSubmitted(
+            prompt=spec.prompt, accepted_models=(self.sc.load.model,), quorum=f.quorum,
+            sec_percentage=f.sec_percentage, sec_distance=f.sec_distance, max_time_ms=f.max_time_ms,
+            temperature=1.0, max_tokens=self.sc.load.max_tokens, protocol=f.protocol))
+
+    # -- run ----------------------------------------------------------------------------------
+    def run(self) -> dict:
+        w0 = time.perf_counter()
+        # Let the last requests settle: run past the duration by the consensus windows.
+        end = self.start + self.duration_ms + self._settle_ms
+        self.engine.run(end)
+        for _t, fn, args in self.engine.drain():
+            if fn == self._deliver:
+                r, data, c, size = args
+                self.link.settle(IN_FLIGHT, c, size)
+        self.wall_seconds = time.perf_counter() - w0
+        return self.summary()
+
+    def summary(self) -> dict:
+        s, verdicts = self.metrics.summary(self.online_at)
+        ever = len(self.timeline)
+        out = {
+            "scenario": self.sc.name,
+            "protocol": self.sc.load.frame.protocol,
+            "seed": self.seed,
+            "nodes": ever,
+            "nodes_max_online": self._max_online(),
+            **s,
+            "links": self.link.ledger.summary(),
+            "persists": self.persists,
+            "events": self.engine.events,
+            "sim_seconds": round((self.engine.now - self.start) / 1000, 3),
+            "wall_seconds": round(self.wall_seconds, 3),
+            "events_per_s": round(self.engine.events / self.wall_seconds, 1) if self.wall_seconds else None,
+        }
+        if self.dataset is not None:
+            for rec, v in zip(self.metrics.requests, verdicts):
+                self.dataset.write("quorum", request=rec.index, request_id=rec.request_id,
+                                   submitted=rec.submitted_ms, **v)
+            self.dataset.write("summary", **{k: v for k, v in out.items() if k not in ("wall_seconds", "events_per_s")})
+            self.dataset.close()
+        return out
+
+    def _max_online(self) -> int:
+        edges = []
+        for spans in self.timeline.values():
+            for a, b in spans:
+                edges.append((a, 1))
+                edges.append((min(b, 1 << 62), -1))
+        edges.sort()
+        cur = best = 0
+        for _, d in edges:
+            cur += d
+            best = max(best, cur)
+        return best
