@@ -1,0 +1,67 @@
+"""Actions the node returns. The adapter carries them out (send, run a model, store, arm a timer)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+
+@dataclass(frozen=True)
+class Send:
+    """Send a signed envelope. `to` None = everyone on every live channel; else those peers only
+    (an adapter without addressing may broadcast: receivers filter)."""
+
+    envelope: dict
+    to: Optional[tuple[str, ...]] = None
+
+
+@dataclass(frozen=True)
+class RunInference:
+    job_id: str
+    worker_id: str
+    model: str
+    prompt: str
+    temperature: float
+    max_tokens: int
+
+
+@dataclass(frozen=True)
+class RunEmbedding:
+    job_id: str
+    worker_id: str
+    model: str
+    texts: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Persist:
+    """Write `record` under (table, key); record None deletes. Tables: see runtime/storage.py."""
+
+    table: str
+    key: str
+    record: Optional[dict]
+
+
+@dataclass(frozen=True)
+class SetTimer:
+    """Fire TimerFired(timer_id) at `at` (ms). Setting an id again replaces the earlier timer."""
+
+    timer_id: str
+    at: int
+
+
+@dataclass(frozen=True)
+class CancelTimer:
+    timer_id: str
+
+
+@dataclass(frozen=True)
+class Emit:
+    """Something for the UI, the log or the analytics dataset. kind examples: "log", "packet",
+    "rejected", "request", "quorum", "consensus", "peer", "worker"."""
+
+    kind: str
+    data: dict[str, Any]
+
+
+Action = Send | RunInference | RunEmbedding | Persist | SetTimer | CancelTimer | Emit

@@ -1,0 +1,1052 @@
+"""The node: one Rakis participant as a pure state machine. Events in, actions out.
+
+`Node.handle(event, now)` never reads a clock or does IO: it updates its state and returns the
+actions (send, run a model, persist, arm a timer, emit) the adapter must carry out. Each request
+runs under the rules its security frame names: v1 (spec §6, §7, §19, exactly) or v2 (DESIGN.md 1-6).
+
+v2 in one paragraph. Commits are collected until `endingAt`. After a short grace the committer whose
+`sha256(requestId + synthientId)` is lowest (the coordinator) sends one reveal request that lists the
+commit set it saw; if it stays silent, the next one takes over after a timeout. Every node adopts the
+set of the best coordinator it has seen: that is the agreed commit set, and it also teaches nodes
+the commits they missed. Each listed committer reveals once (output + binary embedding, no floats),
+to everyone. Every node with an embedding worker re-embeds each revealed output as it arrives (one
+text per job), so when the last reveal lands the consensus runs at once. Missing reveals are asked
+for once (`inferenceRevealMissing`); the committer or the coordinator re-sends the signed original.
+Consensus is `consensus.run_consensus_v2` over the agreed set: canonical order, Hamming distance,
+bounded-bit verification, deterministic tie-breaks; so every honest node computes the same result.
+A deterministic few of the accepted committers publish it.
+"""
+
+from __future__ import annotations
+
+import random
+import string
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Optional
+
+from . import builders
+from .actions import (Action, CancelTimer, Emit, Persist, RunEmbedding, RunInference, Send,
+                      SetTimer)
+from .consensus import (CommitEntry, ConsensusOutcome, binary_embedding_hash, run_consensus_v1,
+                        run_consensus_v2)
+from .dedup import ReplayGuard, SeenSignatures
+from .errors import PacketRejected, RejectCode
+from .events import (EmbeddingFailed, EmbeddingFinished, InferenceFailed, InferenceFinished,
+                     PacketReceived, RequestSubmitted, TimerFired, WorkerStatus)
+from .identity import verify_packet
+from .packets import Envelope, decode_envelope
+from .peers import PeerTable
+from .quorum import (AWAITING_COMMITMENTS, AWAITING_CONSENSUS, AWAITING_REVEAL, COMPLETED, FAILED,
+                     FINAL_STATUSES, V1_CONSENSUS_OFFSET_MS, V1_CONSENSUS_WINDOW_MS,
+                     V1_REVEAL_ISSUE_MS, V1_REVEAL_TIMEOUT_MS, V1_TIMER_SLACK_MS,
+                     V2_SEC_DISTANCE_BITS, VERIFYING_CONSENSUS, Commit, Frame, Quorum,
+                     commit_set_hash, rank_key)
+from .scheduler import embedding_queue_order, pick_inference
+from .timefmt import format_js_date, parse_js_date
+
+LETTERS = string.ascii_letters
+SELF_CHANNEL = "self"
+MAX_PENDING_PER_REQUEST = 256      # packets held for a request we have not seen yet
+MAX_PENDING_REQUESTS = 1024
+
+
+@dataclass
+class NodeConfig:
+    """What a node is and how it treats traffic. Time values in ms."""
+
+    embedding_model: str = "all-MiniLM-L6-v2"
+    embedding_model_hash: Optional[str] = None      # sha256 of the pinned embedding model file
+    store_packets: bool = True                      # Persist every accepted packet (the packets table)
+    emit_packets: bool = True                       # Emit("packet") per received packet (analytics)
+    seen_cap: int = 100_000                         # dedup memory, must cover the replay window
+    replay_past_ms: int = 10 * 60_000
+    replay_future_ms: int = 2 * 60_000
+    forget_after_ms: int = 10 * 60_000              # drop finished requests from memory (storage keeps them)
+    status_updates: bool = True                     # send peerStatusUpdate packets
+
+
+@dataclass
+class _Worker:
+    worker_id: str
+    kind: str
+    model: str
+    state: str
+    backend: str = ""
+    job: Optional[str] = None
+
+
+@dataclass
+class _Job:
+    job_id: str
+    kind: str                    # "inference" | "embed_result" | "verify"
+    request_id: str
+    worker_id: str
+    inference_id: str = ""
+    started_at: int = 0
+    targets: tuple = ()          # verify: commit keys (v2) or texts (v1) in job order
+
+
+@dataclass
+class _EmbedItem:
+    kind: str                    # "resultEmbedding" | "consensusVerification"
+    request_id: str
+    expires_at: int
+    enqueued_at: int
+    priority: bool = False
+    inference_id: str = ""       # result item: our inference
+    texts: tuple = ()
+    targets: tuple = ()
+
+
+@dataclass
+class _Request:
+    request_id: str
+    from_id: str
+    payload: dict
+    ending_at: int
+    fetched_at: int
+    frame: Frame
+
+    @property
+    def accepted_models(self) -> list:
+        return list(self.payload.get("acceptedModels") or [])
+
+    def record(self) -> dict:
+        return {"fromSynthientId": self.from_id, "requestId": self.request_id,
+                "payload": self.payload, "endingAt": self.ending_at, "fetchedAt": self.fetched_at}
+
+
+def _as_bytes(value: Any) -> Optional[bytes]:
+    """A binary embedding as bytes, from bytes, a list of ints or a JS index-keyed object."""
+    if value is None:
+        return None
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value)
+    if isinstance(value, Mapping):
+        value = [value[str(i)] for i in range(len(value))]
+    return bytes(int(v) for v in value)
+
+
+class Node:
+    def __init__(self, config: NodeConfig, identity: Any, rng: random.Random,
+                 verify: Callable[[str, str, dict], bool] = verify_packet) -> None:
+        self.config = config
+        self.identity = identity
+        self.me: str = identity.synthient_id
+        self.rng = rng
+        self.verify = verify
+        self.seen = SeenSignatures(config.seen_cap)
+        self.replay = ReplayGuard(config.replay_past_ms, config.replay_future_ms)
+        self.peers = PeerTable(own_id=self.me)
+        self.requests: dict[str, _Request] = {}
+        self.quorums: dict[str, Quorum] = {}
+        self.results: dict[str, dict] = {}           # inferenceId -> our result record
+        self.embeddings: dict[str, dict] = {}        # inferenceId -> our embedding record
+        self.consensus: dict[str, dict] = {}         # requestId -> our consensus record
+        self.external: dict[tuple[str, str], dict] = {}
+        self.workers: dict[str, _Worker] = {}
+        self.jobs: dict[str, _Job] = {}
+        self.in_process: set[str] = set()            # requestIds being inferred locally
+        self.embed_queue: list[_EmbedItem] = []
+        self.pending: dict[str, list[tuple[Envelope, str, int]]] = {}
+        self.total_tokens = 0
+        self._job_seq = 0
+        self._out: list[Action] = []
+
+    # ------------------------------------------------------------------ entry points
+
+    def handle(self, event: Any, now: int) -> list[Action]:
+        self._out = []
+        if isinstance(event, PacketReceived):
+            self._on_packet(event, now)
+        elif isinstance(event, TimerFired):
+            self._on_timer(event.timer_id, now)
+        elif isinstance(event, RequestSubmitted):
+            self._on_submit(event, now)
+        elif isinstance(event, WorkerStatus):
+            self._on_worker(event, now)
+        elif isinstance(event, InferenceFinished):
+            self._on_inference_done(event, now)
+        elif isinstance(event, InferenceFailed):
+            self._on_inference_failed(event, now)
+        elif isinstance(event, EmbeddingFinished):
+            self._on_embedding_done(event, now)
+        elif isinstance(event, EmbeddingFailed):
+            self._on_embedding_failed(event, now)
+        else:
+            raise TypeError(f"unknown event {type(event).__name__}")
+        self._flush_peers()
+        out, self._out = self._out, []
+        return out
+
+    @classmethod
+    def restore(cls, config: NodeConfig, identity: Any, rng: random.Random,
+                tables: Mapping[str, list], now: int,
+                verify: Callable[[str, str, dict], bool] = verify_packet) -> tuple["Node", list[Action]]:
+        """Rebuild a node from its stored records; returns the node and the actions that re-arm
+        its timers and resume unfinished work (jobs in flight at the crash are re-run)."""
+        node = cls(config, identity, rng, verify)
+        for r in tables.get("inferenceRequests", []):
+            sf = r["payload"]["securityFrame"]
+            node.requests[r["requestId"]] = _Request(r["requestId"], r["fromSynthientId"], r["payload"],
+                                                     r["endingAt"], r["fetchedAt"],
+                                                     Frame.from_security_frame(sf))
+        for r in tables.get("inferenceResults", []):
+            node.results[r["inferenceId"]] = r
+            if r.get("result", {}).get("success"):
+                node.total_tokens += int(r["result"].get("tokenCount", 0))
+        for r in tables.get("inferenceEmbeddings", []):
+            node.embeddings[r["inferenceId"]] = r
+        for r in tables.get("quorums", []):
+            node.quorums[r["requestId"]] = Quorum.from_record(r)
+        for r in tables.get("consensusResults", []):
+            node.consensus[r["requestId"]] = r
+        for r in tables.get("externalConsensusResults", []):
+            node.external[(r["requestId"], r["verifiedBy"])] = r
+        node.peers.load_records(tables.get("peers", []))
+        for r in tables.get("packets", []):
+            node.seen.add(r["synthientId"], r["signature"])
+        node._out = []
+        for req in node.requests.values():
+            node._arm_timers(req, now)
+            q = node.quorums.get(req.request_id)
+            if q is not None and q.protocol == 2 and q.status not in FINAL_STATUSES:
+                node._queue_missing_verifications(q, now)
+        node._schedule(now)
+        node._pump_embeddings(now)
+        out, node._out = node._out, []
+        return node, out
+
+    # ------------------------------------------------------------------ helpers
+
+    def _emit(self, _kind: str, **data: Any) -> None:
+        self._out.append(Emit(_kind, data))
+
+    def _persist(self, table: str, key: str, record: Optional[dict]) -> None:
+        self._out.append(Persist(table, key, record))
+
+    def _timer(self, timer_id: str, at: int) -> None:
+        self._out.append(SetTimer(timer_id, at))
+
+    def _rand(self, n: int) -> str:
+        return "".join(self.rng.choice(LETTERS) for _ in range(n))
+
+    def _send(self, packet: dict, now: int, to: Optional[tuple[str, ...]] = None) -> dict:
+        """Sign and send our packet, then process it locally like a received one (as v1 does)."""
+        envelope = self.identity.envelope(packet)
+        self._out.append(Send(envelope, to))
+        self._emit("sent", type=packet["type"], requestId=packet.get("requestId"), t=now)
+        self._dispatch(self.me, packet, envelope, SELF_CHANNEL, now)
+        return envelope
+
+    def _save_quorum(self, q: Quorum) -> None:
+        self._persist("quorums", q.request_id, q.to_record())
+
+    def _request_state(self, request_id: str, state: str, now: int, **extra: Any) -> None:
+        self._emit("request", requestId=request_id, state=state, t=now, **extra)
+
+    def _flush_peers(self) -> None:
+        for sid, record in self.peers.dirty():
+            self._persist("peers", sid, record)
+
+    # ------------------------------------------------------------------ receive pipeline
+
+    def _reject(self, code: RejectCode, detail: str, channel: str, now: int,
+                sender: Optional[str] = None, ptype: Optional[str] = None, size: Optional[int] = None) -> None:
+        self._emit("rejected", code=code.value, detail=detail, channel=channel, t=now,
+                   synthientId=sender, type=ptype, size=size)
+
+    def _on_packet(self, ev: PacketReceived, now: int) -> None:
+        try:
+            env = ev.data if isinstance(ev.data, Envelope) else decode_envelope(ev.data)
+        except PacketRejected as e:
+            self._reject(e.code, e.detail, ev.channel, now, size=ev.size)
+            return
+        sid, sig, raw = env.synthient_id, env.signature, env.raw_packet
+        ptype = raw.get("type")
+        try:
+            if sid == self.me:
+                raise PacketRejected(RejectCode.OWN_ECHO)
+            if self.seen.seen(sid, sig):
+                raise PacketRejected(RejectCode.DUPLICATE)
+            if not self.verify(sid, sig, raw):
+                raise PacketRejected(RejectCode.BAD_SIGNATURE, "signature does not verify")
+            try:
+                created = parse_js_date(raw["createdAt"])
+            except (ValueError, TypeError, KeyError) as e:
+                raise PacketRejected(RejectCode.BAD_TIMESTAMP, str(e)) from None
+            self.replay.check(created, now)
+        except PacketRejected as e:
+            if e.code not in (RejectCode.DUPLICATE, RejectCode.OWN_ECHO):
+                self._reject(e.code, e.detail, ev.channel, now, sid, ptype, ev.size)
+            elif self.config.emit_packets:
+                self._emit("packet", t=now, synthientId=sid, type=ptype, channel=ev.channel,
+                           size=ev.size, outcome=e.code.value, requestId=raw.get("requestId"))
+            return
+        self.seen.add(sid, sig)
+        envelope = {"synthientId": sid, "signature": sig, "packet": raw}
+        if self.config.store_packets:
+            self._persist("packets", f"{sid}:{sig}", {**envelope, "receivedTime": ev.received_at,
+                                                       "deliveredThrough": ev.channel, "size": ev.size})
+        if self.config.emit_packets:
+            self._emit("packet", t=now, synthientId=sid, type=ptype, channel=ev.channel,
+                       size=ev.size, outcome="accepted", requestId=raw.get("requestId"),
+                       createdAt=created)
+        self.peers.observe(sid, ev.channel, now, ptype, raw)
+        try:
+            self._dispatch(sid, raw, envelope, ev.channel, ev.received_at, env)
+        except PacketRejected as e:
+            self._reject(e.code, e.detail, ev.channel, now, sid, ptype, ev.size)
+
+    def _dispatch(self, sid: str, p: dict, envelope: dict, channel: str, now: int,
+                  env: Optional[Envelope] = None) -> None:
+        t = p.get("type")
+        if t == "p2pInferenceRequest":
+            self._on_request(sid, p, now)
+            return
+        if t == "knownPeers":
+            self.peers.merge_known_peers(p.get("peerList") or [], now)
+            return
+        rid = p.get("requestId")
+        if rid is None or t in ("peerStatusUpdate", "peerHeart", "peerInfo", "peerConnectedChain"):
+            return
+        if rid not in self.requests:
+            # Out-of-order delivery: hold it until the request arrives (v1 dropped these).
+            if t in ("inferenceCommit", "inferenceReveal", "inferenceRevealRequest",
+                     "inferenceQuorumComputed") and env is not None:
+                self._hold(rid, env, channel, now)
+            return
+        if t == "inferenceCommit":
+            self._on_commit(sid, p, now)
+        elif t == "inferenceRevealRequest":
+            self._on_reveal_request(sid, p, now)
+        elif t == "inferenceReveal":
+            self._on_reveal(sid, p, envelope, channel, now)
+        elif t == "inferenceRevealMissing":
+            self._on_reveal_missing(sid, p, now)
+        elif t == "inferenceQuorumComputed":
+            self._on_external_consensus(sid, p, now)
+        elif t == "inferenceRevealRejected":
+            self._emit("revealRejected", requestId=rid, by=sid, inferenceId=p.get("inferenceId"),
+                       reason=(p.get("rejectReason") or {}).get("type"), t=now)
+
+    def _hold(self, rid: str, env: Envelope, channel: str, now: int) -> None:
+        if rid not in self.pending and len(self.pending) >= MAX_PENDING_REQUESTS:
+            self.pending.pop(next(iter(self.pending)))
+        held = self.pending.setdefault(rid, [])
+        if len(held) < MAX_PENDING_PER_REQUEST:
+            held.append((env, channel, now))
+
+    # ------------------------------------------------------------------ requests
+
+    def _on_submit(self, ev: RequestSubmitted, now: int) -> None:
+        rid = self._rand(10)
+        v2 = ev.protocol == 2
+        default_distance = V2_SEC_DISTANCE_BITS if v2 else 4500   # v1 UI always sent 4500 (§15.3)
+        sf = builders.security_frame(
+            ev.quorum, ev.max_time_ms,
+            ev.sec_distance if ev.sec_distance is not None else default_distance,
+            ev.sec_percentage, self.config.embedding_model,
+            protocol=2 if v2 else None,
+            embedding_model_hash=self.config.embedding_model_hash if v2 else None)
+        sf.update(dict(ev.security_extra))
+        packet = builders.p2p_inference_request(
+            rid, ev.prompt, list(ev.accepted_models), sf, format_js_date(now),
+            temperature=ev.temperature, max_tokens=ev.max_tokens)
+        self._send(packet, now)
+        self._emit("submitted", requestId=rid, t=now)
+
+    def _on_request(self, sid: str, p: dict, now: int) -> None:
+        rid = p["requestId"]
+        if rid in self.requests:
+            return
+        payload = p["payload"]
+        try:
+            ending_at = parse_js_date(payload["createdAt"]) + int(payload["securityFrame"]["maxTimeMs"])
+            frame = Frame.from_security_frame(payload["securityFrame"])
+        except (ValueError, KeyError, TypeError) as e:
+            raise PacketRejected(RejectCode.BAD_SCHEMA, f"request {rid}: {e}") from None
+        req = _Request(rid, sid, payload, ending_at, now, frame)
+        self.requests[rid] = req
+        self._persist("inferenceRequests", rid, req.record())
+        self._request_state(rid, "requested", now, fromSynthientId=sid, endingAt=ending_at,
+                            protocol=frame.protocol, prompt=payload.get("prompt", "")[:200])
+        self._arm_timers(req, now)
+        if ending_at > now:
+            self._schedule(now)
+        for env, channel, at in self.pending.pop(rid, []):
+            raw = env.raw_packet
+            self._dispatch(env.synthient_id, raw, {"synthientId": env.synthient_id,
+                                                    "signature": env.signature, "packet": raw},
+                           channel, max(at, now), env)
+
+    def _arm_timers(self, req: _Request, now: int) -> None:
+        """(Re-)arm the phase timers of a request from its state alone (also after a restart)."""
+        rid, f, e = req.request_id, req.frame, req.ending_at
+        q = self.quorums.get(rid)
+        if q is not None and q.status in FINAL_STATUSES:
+            return
+        if f.protocol == 1:
+            if q is not None and q.status == AWAITING_COMMITMENTS and q.reveal_timer_armed:
+                self._timer(f"v1reveal:{rid}", e + V1_TIMER_SLACK_MS)
+            if q is not None and q.status == AWAITING_REVEAL and q.revealed:
+                self._timer(f"v1consensus:{rid}", e + V1_REVEAL_TIMEOUT_MS + V1_CONSENSUS_OFFSET_MS)
+            return
+        self._timer(f"coord:{rid}", f.coordinator_at(e, 0))
+        self._timer(f"missing:{rid}", f.missing_at(e))
+        self._timer(f"close:{rid}", f.reveal_close_at(e))
+        self._timer(f"final:{rid}", f.final_at(e))
+
+    # ------------------------------------------------------------------ local inference
+
+    def _on_worker(self, ev: WorkerStatus, now: int) -> None:
+        w = self.workers.get(ev.worker_id)
+        if ev.state == "gone":
+            if w is not None:
+                del self.workers[ev.worker_id]
+                if w.job and w.job in self.jobs:
+                    self._fail_job(self.jobs.pop(w.job), "worker gone", now)
+        elif w is None:
+            self.workers[ev.worker_id] = _Worker(ev.worker_id, ev.kind, ev.model, ev.state, ev.backend)
+        else:
+            w.state, w.backend, w.model = ev.state, ev.backend, ev.model
+        self._emit("worker", workerId=ev.worker_id, kind=ev.kind, model=ev.model, state=ev.state,
+                   backend=ev.backend, detail=ev.detail, t=now)
+        if ev.state == "ready" and ev.kind == "llm" and self.config.status_updates:
+            n = sum(1 for x in self.workers.values() if x.kind == "llm")
+            self._send(builders.peer_status_update("loaded_worker", format_js_date(now),
+                                                   total_workers=n, model_name=ev.model), now)
+        self._schedule(now)
+        self._pump_embeddings(now)
+
+    def _free(self, kind: str) -> dict[str, str]:
+        return {w.worker_id: w.model for w in self.workers.values()
+                if w.kind == kind and w.state == "ready" and w.job is None}
+
+    def _has_embedder(self, model: str) -> bool:
+        return any(w.kind == "embedding" and w.model == model and w.state in ("ready", "loading")
+                   for w in self.workers.values())
+
+    def _done_locally(self, rid: str) -> bool:
+        return any(r["requestId"] == rid for r in self.results.values())
+
+    def _schedule(self, now: int) -> None:
+        """Start inferences on free LLM workers (latest deadline first, any accepted model)."""
+        while True:
+            free = self._free("llm")
+            if not free:
+                return
+            cands = [{"request_id": r.request_id, "ending_at": r.ending_at,
+                      "accepted_models": r.accepted_models,
+                      "temperature": r.payload.get("temperature"),
+                      "max_tokens": r.payload.get("maxTokens")}
+                     for r in self.requests.values()
+                     if r.ending_at > now and self._has_embedder(r.frame.embedding_model)
+                     and not self._done_locally(r.request_id)]
+            pick = pick_inference(cands, free, now, self.rng, in_process=self.in_process)
+            if pick is None:
+                return
+            rid = pick.request["request_id"]
+            job = self._new_job("inference", rid, pick.worker_id, now)
+            self.in_process.add(rid)
+            req = self.requests[rid]
+            self._out.append(RunInference(job.job_id, pick.worker_id, pick.model,
+                                          req.payload.get("prompt", ""), pick.temperature,
+                                          pick.max_tokens))
+            self._request_state(rid, "inferring", now, workerId=pick.worker_id, model=pick.model)
+            if self.config.status_updates and req.frame.protocol == 1:
+                self._send(builders.peer_status_update("inferencing", format_js_date(now),
+                                                       model_name=pick.model), now)
+
+    def _new_job(self, kind: str, rid: str, worker_id: str, now: int, **kw: Any) -> _Job:
+        self._job_seq += 1
+        job = _Job(f"{kind}-{self._job_seq}-{self._rand(4)}", kind, rid, worker_id, started_at=now, **kw)
+        self.jobs[job.job_id] = job
+        self.workers[worker_id].job = job.job_id
+        return job
+
+    def _finish_job(self, job_id: str) -> Optional[_Job]:
+        job = self.jobs.pop(job_id, None)
+        if job is not None and job.worker_id in self.workers:
+            self.workers[job.worker_id].job = None
+        return job
+
+    def _fail_job(self, job: _Job, error: str, now: int) -> None:
+        if job.kind == "inference":
+            self.in_process.discard(job.request_id)
+            self._request_state(job.request_id, "inference_failed", now, error=error)
+        else:
+            self._emit("log", level="warn", message=f"embedding job for {job.request_id} failed: {error}", t=now)
+
+    def _on_inference_done(self, ev: InferenceFinished, now: int) -> None:
+        job = self._finish_job(ev.job_id)
+        if job is None:
+            return
+        rid = job.request_id
+        self.in_process.discard(rid)
+        req = self.requests.get(rid)
+        inference_id = f"{rid}.{self._rand(6)}"
+        record = {"requestId": rid, "inferenceId": inference_id,
+                  "startedAt": format_js_date(ev.started_at), "completedAt": format_js_date(ev.completed_at),
+                  "result": {"success": True, "result": ev.output, "tokenCount": ev.token_count}}
+        self.results[inference_id] = record
+        self._persist("inferenceResults", inference_id, record)
+        if self.config.status_updates:
+            secs = max(ev.completed_at - ev.started_at, 1) / 1000
+            model = self.workers[job.worker_id].model if job.worker_id in self.workers else ""
+            self._send(builders.peer_status_update(
+                "completed_inference", format_js_date(now), model_name=model,
+                tps=round(ev.token_count / secs, 3), total_tokens=self.total_tokens), now)
+        self.total_tokens += ev.token_count
+        self._request_state(rid, "inferred", now, inferenceId=inference_id, tokens=ev.token_count)
+        if req is not None and req.ending_at > now:
+            self.embed_queue.append(_EmbedItem("resultEmbedding", rid, req.ending_at, now,
+                                               inference_id=inference_id, texts=(ev.output,)))
+        self._pump_embeddings(now)
+        self._schedule(now)
+
+    def _on_inference_failed(self, ev: InferenceFailed, now: int) -> None:
+        job = self._finish_job(ev.job_id)
+        if job is None:
+            return
+        self.in_process.discard(job.request_id)
+        inference_id = f"{job.request_id}.{self._rand(6)}"
+        record = {"requestId": job.request_id, "inferenceId": inference_id,
+                  "startedAt": format_js_date(job.started_at), "completedAt": format_js_date(now),
+                  "result": {"success": False, "error": ev.error[:1000]}}
+        self.results[inference_id] = record
+        self._persist("inferenceResults", inference_id, record)
+        self._request_state(job.request_id, "inference_failed", now, error=ev.error[:200])
+        self._schedule(now)
+
+    # ------------------------------------------------------------------ embeddings
+
+    def _pump_embeddings(self, now: int) -> None:
+        """Hand queued embedding items to free embedding workers (priority order of §6.5)."""
+        if not self.embed_queue:
+            return
+        self.embed_queue = embedding_queue_order(self.embed_queue, now)
+        free = self._free("embedding")
+        if not free:
+            return
+        remaining = []
+        for item in self.embed_queue:
+            req = self.requests.get(item.request_id)
+            model = req.frame.embedding_model if req else self.config.embedding_model
+            worker = next((w for w, m in sorted(free.items()) if m == model), None)
+            if worker is None:
+                remaining.append(item)
+                continue
+            del free[worker]
+            kind = "embed_result" if item.kind == "resultEmbedding" else "verify"
+            job = self._new_job(kind, item.request_id, worker, now, inference_id=item.inference_id,
+                                targets=item.targets)
+            self._out.append(RunEmbedding(job.job_id, worker, model, tuple(item.texts)))
+        self.embed_queue = remaining
+
+    def _on_embedding_failed(self, ev: EmbeddingFailed, now: int) -> None:
+        job = self._finish_job(ev.job_id)
+        if job is not None:
+            self._fail_job(job, ev.error, now)
+        self._pump_embeddings(now)
+
+    def _on_embedding_done(self, ev: EmbeddingFinished, now: int) -> None:
+        job = self._finish_job(ev.job_id)
+        if job is None:
+            return
+        if job.kind == "embed_result":
+            self._commit_own(job, ev.bembeddings[0], ev, now)
+        elif job.kind == "verify":
+            q = self.quorums.get(job.request_id)
+            if q is not None:
+                if q.protocol == 1:
+                    self._v1_verified(q, dict(zip(job.targets, ev.bembeddings)), now)
+                else:
+                    for key, bits in zip(job.targets, ev.bembeddings):
+                        c = q.find(*key)
+                        if c is not None:
+                            c.recomputed = bytes(bits)
+                    self._save_quorum(q)
+                    self._v2_maybe_consensus(q, now)
+        self._pump_embeddings(now)
+        self._schedule(now)
+
+    def _commit_own(self, job: _Job, bits: bytes, ev: EmbeddingFinished, now: int) -> None:
+        req = self.requests.get(job.request_id)
+        bits = bytes(bits)
+        h = binary_embedding_hash(bits, self.me)
+        floats = list(ev.embeddings[0]) if getattr(ev, "embeddings", None) else None
+        record = {"inferenceId": job.inference_id, "requestId": job.request_id,
+                  "bEmbedding": bits.hex(), "bEmbeddingHash": h}
+        if floats is not None and req is not None and req.frame.protocol == 1:
+            record["embedding"] = floats
+        self.embeddings[job.inference_id] = record
+        self._persist("inferenceEmbeddings", job.inference_id, record)
+        if req is None or (req.frame.protocol == 2 and now > req.ending_at):
+            self._request_state(job.request_id, "too_late_to_commit", now)
+            return
+        self._send(builders.inference_commit(h, job.request_id, job.inference_id, format_js_date(now)), now)
+        self._request_state(job.request_id, "committed", now, inferenceId=job.inference_id, bEmbeddingHash=h)
+
+    # ------------------------------------------------------------------ commits
+
+    def _on_commit(self, sid: str, p: dict, now: int) -> None:
+        req = self.requests[p["requestId"]]
+        rid = req.request_id
+        q = self.quorums.get(rid)
+        if req.frame.protocol == 2:
+            if q is not None and q.agreed is not None and q.find(sid, p["inferenceId"]) is None:
+                raise PacketRejected(RejectCode.LATE, "commit set already agreed")
+            if q is not None and q.by_sender(sid) is not None and q.find(sid, p["inferenceId"]) is None:
+                raise PacketRejected(RejectCode.CONFLICT, "second commit from the same node")
+        if q is None:
+            q = Quorum(rid, req.frame.protocol, AWAITING_COMMITMENTS, req.frame.quorum, req.ending_at,
+                       req.frame.embedding_model)
+            self.quorums[rid] = q
+            if req.frame.protocol == 1 and req.ending_at > now:
+                # v1 only arms the reveal timer for quorums created before the deadline (§15.10).
+                q.reveal_timer_armed = True
+                self._timer(f"v1reveal:{rid}", req.ending_at + V1_TIMER_SLACK_MS)
+        if q.find(sid, p["inferenceId"]) is None:
+            q.commits.append(Commit(p["inferenceId"], sid, p["bEmbeddingHash"], now))
+            self._save_quorum(q)
+            self._emit("quorum", requestId=rid, event="commit", synthientId=sid, committed=q.committed, t=now)
+
+    # ------------------------------------------------------------------ timers
+
+    def _on_timer(self, timer_id: str, now: int) -> None:
+        kind, _, rid = timer_id.partition(":")
+        req = self.requests.get(rid)
+        if req is None:
+            return
+        q = self.quorums.get(rid)
+        if kind == "v1reveal":
+            self._v1_reveal_check(now)
+        elif kind == "v1consensus":
+            self._v1_consensus_check(now)
+        elif kind == "v1expire":
+            self.embed_queue = [i for i in self.embed_queue if i.expires_at > now]
+        elif kind == "coord":
+            self._v2_coordinate(req, q, now)
+        elif kind == "missing":
+            self._v2_ask_missing(req, q, now)
+        elif kind == "close":
+            if q is None or q.agreed is None:
+                self._v2_fail(req, q, "missing_commits" if q is None or q.committed < req.frame.quorum
+                              else "no_commit_set", now)
+            else:
+                self._v2_maybe_consensus(q, now, closing=True)
+        elif kind == "final":
+            if q is None or q.status not in FINAL_STATUSES:
+                if q is not None and q.agreed is not None:
+                    self._v2_maybe_consensus(q, now, final=True)
+                else:
+                    self._v2_fail(req, q, "missing_commits", now)
+            self._forget_later(req, now)
+        elif kind == "forget":
+            self._forget(rid)
+
+    def _forget_later(self, req: _Request, now: int) -> None:
+        self._timer(f"forget:{req.request_id}", now + self.config.forget_after_ms)
+
+    def _forget(self, rid: str) -> None:
+        """Drop a long-finished request from memory; its records stay in storage."""
+        self.requests.pop(rid, None)
+        self.quorums.pop(rid, None)
+        self.consensus.pop(rid, None)
+        for key in [k for k in self.external if k[0] == rid]:
+            del self.external[key]
+        for iid in [i for i, r in self.results.items() if r["requestId"] == rid]:
+            self.results.pop(iid, None)
+            self.embeddings.pop(iid, None)
+
+    # ------------------------------------------------------------------ v1 rules (spec §6.7-6.11, §19)
+
+    def _v1_reveal_check(self, now: int) -> None:
+        for q in list(self.quorums.values()):
+            if q.protocol != 1 or q.status != AWAITING_COMMITMENTS:
+                continue
+            if not (now - V1_REVEAL_ISSUE_MS <= q.ending_at < now):
+                continue
+            if q.committed < q.threshold:
+                q.status = FAILED
+                q.failure = "missing_commits"
+                self._request_state(q.request_id, "failed", now, reason="Not enough commitments")
+            else:
+                q.status = AWAITING_REVEAL
+                entries = [{"inferenceId": c.inference_id, "synthientId": c.synthient_id,
+                            "bEmbeddingHash": c.b_embedding_hash} for c in q.commits]
+                self._save_quorum(q)
+                self._send(builders.inference_reveal_request(q.request_id, entries, V1_REVEAL_TIMEOUT_MS,
+                                                             format_js_date(now)), now)
+                self._request_state(q.request_id, "reveal_requested", now, commits=q.committed)
+            self._save_quorum(q)
+
+    def _on_reveal_request(self, sid: str, p: dict, now: int) -> None:
+        req = self.requests[p["requestId"]]
+        if req.frame.protocol == 2:
+            self._v2_on_reveal_request(req, sid, p, now)
+            return
+        if req.ending_at > now:
+            raise PacketRejected(RejectCode.LATE, "reveal request before the deadline")
+        mine = next((e for e in p.get("quorum") or [] if e.get("synthientId") == self.me), None)
+        if mine is None:
+            return
+        self._send_reveal(req, mine["inferenceId"], sid, now)
+
+    def _send_reveal(self, req: _Request, inference_id: str, requester: str, now: int) -> Optional[dict]:
+        res, emb = self.results.get(inference_id), self.embeddings.get(inference_id)
+        if res is None or not res["result"].get("success") or emb is None:
+            return None
+        v1 = req.frame.protocol == 1
+        packet = builders.inference_reveal(
+            requester, req.request_id, inference_id, res["result"]["result"],
+            bytes.fromhex(emb["bEmbedding"]), (emb.get("embedding") or []) if v1 else None,
+            format_js_date(now), v1_typed_arrays=v1)
+        return self._send(packet, now)
+
+    def _on_reveal(self, sid: str, p: dict, envelope: dict, channel: str, now: int) -> None:
+        req = self.requests[p["requestId"]]
+        q = self.quorums.get(req.request_id)
+        if q is None:
+            if req.frame.protocol == 2:
+                env = decode_envelope(envelope) if channel != SELF_CHANNEL else None
+                if env is not None:
+                    self._hold(req.request_id, env, channel, now)
+            return
+        c = q.find(sid, p["inferenceId"])
+        if req.frame.protocol == 1:
+            if channel != SELF_CHANNEL and now > q.ending_at + V1_REVEAL_TIMEOUT_MS:
+                raise PacketRejected(RejectCode.LATE, "reveal after the v1 reveal window")
+            if c is None or c.output is not None:
+                return
+            self._store_reveal(q, c, p, None, now)
+            self._timer(f"v1consensus:{q.request_id}", q.ending_at + V1_REVEAL_TIMEOUT_MS + V1_CONSENSUS_OFFSET_MS)
+            self._v1_consensus_check(now)
+            return
+        if c is None:
+            if q.agreed is None:
+                env = decode_envelope(envelope) if channel != SELF_CHANNEL else None
+                if env is not None:
+                    self._hold(req.request_id, env, channel, now)   # the set may teach us this commit
+                return
+            raise PacketRejected(RejectCode.NOT_IN_QUORUM, "reveal for a commit outside the agreed set")
+        if c.output is not None:
+            return
+        if now > req.frame.final_at(req.ending_at):
+            raise PacketRejected(RejectCode.LATE, "reveal after the consensus deadline")
+        bits = _as_bytes(p.get("bEmbedding"))
+        if bits is None or binary_embedding_hash(bits, sid) != c.b_embedding_hash:
+            # A reveal that does not open its commit is refused outright (and logged), v2 only.
+            raise PacketRejected(RejectCode.MISMATCH, "revealed bEmbedding does not match the commit")
+        self._store_reveal(q, c, p, envelope, now)
+        if sid == self.me:
+            emb = self.embeddings.get(c.inference_id)
+            c.recomputed = bytes.fromhex(emb["bEmbedding"]) if emb else None
+        if c.recomputed is None:
+            self.embed_queue.append(_EmbedItem("consensusVerification", q.request_id,
+                                               req.frame.final_at(req.ending_at), now,
+                                               priority=q.by_sender(self.me) is not None,
+                                               texts=(c.output,), targets=(c.key,)))
+            self._pump_embeddings(now)
+        self._v2_maybe_consensus(q, now)
+
+    def _store_reveal(self, q: Quorum, c: Commit, p: dict, envelope: Optional[dict], now: int) -> None:
+        c.output = p.get("output", "")
+        c.b_embedding = _as_bytes(p.get("bEmbedding"))
+        c.revealed_at = now
+        c.reveal_envelope = envelope
+        self._save_quorum(q)
+        self._emit("quorum", requestId=q.request_id, event="reveal", synthientId=c.synthient_id,
+                   revealed=q.revealed, t=now)
+
+    def _v1_consensus_check(self, now: int) -> None:
+        for q in list(self.quorums.values()):
+            if q.protocol != 1 or q.status != AWAITING_REVEAL or q.consensus_requested_at is not None:
+                continue
+            window_end = V1_REVEAL_TIMEOUT_MS
+            if not (now - window_end - V1_CONSENSUS_WINDOW_MS <= q.ending_at < now - window_end):
+                continue
+            if q.revealed < q.threshold:
+                q.status = FAILED
+                q.failure = "missing_reveals"
+                self._request_state(q.request_id, "failed", now, reason="Not enough reveals")
+            else:
+                q.status = AWAITING_CONSENSUS
+                q.consensus_requested_at = now
+                texts = tuple(c.output for c in q.commits if c.output is not None and c.synthient_id != self.me)
+                expires = now + V1_CONSENSUS_WINDOW_MS
+                if texts:      # v1 drops an empty verification item (the quorum then never finishes)
+                    self.embed_queue.append(_EmbedItem(
+                        "consensusVerification", q.request_id, expires, now,
+                        priority=q.by_sender(self.me) is not None, texts=texts, targets=texts))
+                    self._timer(f"v1expire:{q.request_id}", expires)
+                self._request_state(q.request_id, "consensus", now)
+            self._save_quorum(q)
+        self._pump_embeddings(now)
+
+    def _v1_verified(self, q: Quorum, recomputed: dict, now: int) -> None:
+        req = self.requests[q.request_id]
+        q.status = VERIFYING_CONSENSUS
+        f = req.frame
+        commits = [CommitEntry(c.inference_id, c.synthient_id, c.b_embedding_hash, c.output, c.b_embedding)
+                   for c in q.commits]
+        out = run_consensus_v1(q.request_id, commits, recomputed, self.me, q.threshold,
+                               f.sec_distance, f.sec_percentage)
+        created = format_js_date(now)
+        for rej in out.rejections:
+            if rej.reason == "bembedding_hash_mismatch":
+                reason = builders.reject_reason_hash_mismatch(rej.computed_hash, rej.revealed_hash,
+                                                              rej.revealed or b"", v1_typed_arrays=True)
+            else:
+                reason = builders.reject_reason_threshold(rej.computed or b"", rej.revealed or b"",
+                                                          v1_typed_arrays=True)
+            self._send(builders.inference_reveal_rejected(q.request_id, rej.inference_id, reason, created), now)
+        self._finish_consensus(q, out, now, publish=out.success)
+
+    # ------------------------------------------------------------------ v2 rules
+
+    def _v2_coordinate(self, req: _Request, q: Optional[Quorum], now: int) -> None:
+        """Coordinator election: the committer with the lowest rank key sends the commit set; the
+        next one takes over after a timeout if no better reveal request was seen."""
+        if q is None or q.status in FINAL_STATUSES or q.by_sender(self.me) is None or q.request_sent:
+            return
+        mine = rank_key(req.request_id, self.me)
+        if q.coordinator is not None and rank_key(req.request_id, q.coordinator) < mine:
+            return
+        rank = sum(1 for c in q.commits if rank_key(req.request_id, c.synthient_id) < mine)
+        at = req.frame.coordinator_at(req.ending_at, rank)
+        if at > now:
+            self._timer(f"coord:{req.request_id}", at)
+            return
+        entries = sorted({(c.synthient_id, c.inference_id, c.b_embedding_hash) for c in q.commits})
+        if len(entries) < req.frame.quorum:
+            return                      # nothing to agree on: the close timer fails the quorum
+        q.request_sent = True
+        self._save_quorum(q)
+        quorum = [{"inferenceId": inf, "synthientId": sid, "bEmbeddingHash": bh} for sid, inf, bh in entries]
+        self._send(builders.inference_reveal_request(req.request_id, quorum, req.frame.reveal_window_ms,
+                                                     format_js_date(now), protocol=2, rank=rank), now)
+
+    def _v2_on_reveal_request(self, req: _Request, sid: str, p: dict, now: int) -> None:
+        entries = []
+        for e in p.get("quorum") or []:
+            entries.append((e["synthientId"], e["inferenceId"], e["bEmbeddingHash"]))
+        entries = sorted(set(entries))
+        if not any(e[0] == sid for e in entries):
+            raise PacketRejected(RejectCode.NOT_IN_QUORUM, "coordinator is not a committer of its set")
+        if len({e[0] for e in entries}) != len(entries):
+            raise PacketRejected(RejectCode.CONFLICT, "commit set lists a node twice")
+        if now > req.frame.final_at(req.ending_at):
+            raise PacketRejected(RejectCode.LATE, "reveal request after the consensus deadline")
+        q = self.quorums.get(req.request_id)
+        if q is None:
+            q = Quorum(req.request_id, 2, AWAITING_COMMITMENTS, req.frame.quorum, req.ending_at,
+                       req.frame.embedding_model)
+            self.quorums[req.request_id] = q
+        set_hash = commit_set_hash(req.request_id, entries)
+        if q.coordinator is not None:
+            cur, new = rank_key(req.request_id, q.coordinator), rank_key(req.request_id, sid)
+            if (new, set_hash) >= (cur, q.agreed_hash or ""):
+                return                   # not better than the set we already follow
+        for esid, inf, bh in entries:   # the set teaches us commits we missed
+            c = q.by_sender(esid)
+            if c is None:
+                q.commits.append(Commit(inf, esid, bh, now))
+            elif c.inference_id != inf or c.b_embedding_hash != bh:
+                # The coordinator saw another commit from this node (equivocation): follow the set.
+                q.commits.remove(c)
+                q.commits.append(Commit(inf, esid, bh, now))
+        recompute = q.status == COMPLETED or q.status == FAILED
+        q.agreed, q.coordinator, q.agreed_hash = entries, sid, set_hash
+        q.status = AWAITING_REVEAL
+        if recompute:
+            q.failure = None
+        self._save_quorum(q)
+        self._request_state(req.request_id, "reveal_requested", now, commits=len(entries), coordinator=sid)
+        own = next((e for e in entries if e[0] == self.me), None)
+        if own is not None and not q.reveal_sent:
+            q.reveal_sent = True
+            self._save_quorum(q)
+            self._send_reveal(req, own[1], sid, now)
+        for env, channel, at in self.pending.pop(req.request_id, []):
+            raw = env.raw_packet
+            self._dispatch(env.synthient_id, raw, {"synthientId": env.synthient_id,
+                                                    "signature": env.signature, "packet": raw},
+                           channel, now, env)
+        self._v2_maybe_consensus(q, now)
+
+    def _v2_ask_missing(self, req: _Request, q: Optional[Quorum], now: int) -> None:
+        if q is None or q.agreed is None or q.status in FINAL_STATUSES or q.missing_sent:
+            return
+        missing = [c.inference_id for c in q.agreed_commits() if c.output is None]
+        if not missing:
+            return
+        q.missing_sent = True
+        self._save_quorum(q)
+        self._send(builders.inference_reveal_missing(req.request_id, missing, format_js_date(now)), now)
+
+    def _on_reveal_missing(self, sid: str, p: dict, now: int) -> None:
+        q = self.quorums.get(p["requestId"])
+        if q is None or sid == self.me:
+            return
+        for inf in p.get("inferenceIds") or []:
+            c = next((c for c in q.commits if c.inference_id == inf), None)
+            if c is None or c.reveal_envelope is None:
+                continue
+            # The committer re-sends its own reveal; the coordinator relays others' (partitions).
+            if c.synthient_id == self.me or q.coordinator == self.me:
+                self._out.append(Send(c.reveal_envelope, None))
+
+    def _queue_missing_verifications(self, q: Quorum, now: int) -> None:
+        req = self.requests[q.request_id]
+        for c in q.commits:
+            if c.output is not None and c.recomputed is None:
+                self.embed_queue.append(_EmbedItem("consensusVerification", q.request_id,
+                                                   req.frame.final_at(req.ending_at), now,
+                                                   priority=q.by_sender(self.me) is not None,
+                                                   texts=(c.output,), targets=(c.key,)))
+
+    def _v2_maybe_consensus(self, q: Quorum, now: int, closing: bool = False, final: bool = False) -> None:
+        """Run the v2 consensus as soon as every agreed commit is revealed and re-embedded; at the
+        reveal deadline without the missing reveals; at the final deadline with what we have."""
+        if q.agreed is None or q.status == VERIFYING_CONSENSUS:
+            return
+        req = self.requests[q.request_id]
+        members = q.agreed_commits()
+        revealed = [c for c in members if c.output is not None]
+        verified = [c for c in revealed if c.recomputed is not None]
+        closed = closing or final or now >= req.frame.reveal_close_at(req.ending_at)
+        complete = len(revealed) == len(members) or closed
+        if not complete or (len(verified) < len(revealed) and not final):
+            return
+        if not self._has_embedder(req.frame.embedding_model) and not verified and revealed:
+            return                       # a follower: it relies on published results
+        entries = [CommitEntry(c.inference_id, c.synthient_id, c.b_embedding_hash, c.output, c.b_embedding)
+                   for c in members]
+        recomputed = {c.inference_id: c.recomputed for c in verified}
+        f = req.frame
+        out = run_consensus_v2(q.request_id, entries, recomputed, q.threshold, int(f.sec_distance),
+                               f.sec_percentage, f.bit_tolerance)
+        if out.joint_hash is not None and out.joint_hash == q.result_key and q.status == COMPLETED:
+            return
+        q.consensus_requested_at = q.consensus_requested_at or now
+        publishers = self._publishers(q.request_id, out, f.publishers)
+        self._finish_consensus(q, out, now, publish=out.success and self.me in publishers)
+
+    def _publishers(self, rid: str, out: ConsensusOutcome, n: int) -> list[str]:
+        if not out.success or out.joint_hash is None:
+            return []
+        ranked = sorted(out.accepted, key=lambda c: rank_key(out.joint_hash + rid, c.synthient_id))
+        return [c.synthient_id for c in ranked[:max(n, 1)]]
+
+    def _v2_fail(self, req: _Request, q: Optional[Quorum], reason: str, now: int) -> None:
+        if q is not None and q.status in FINAL_STATUSES:
+            return
+        if q is None:
+            q = Quorum(req.request_id, 2, FAILED, req.frame.quorum, req.ending_at, req.frame.embedding_model)
+            self.quorums[req.request_id] = q
+        q.status, q.failure = FAILED, reason
+        self._save_quorum(q)
+        self._request_state(req.request_id, "failed", now, reason=reason)
+
+    # ------------------------------------------------------------------ results
+
+    def _finish_consensus(self, q: Quorum, out: ConsensusOutcome, now: int, publish: bool) -> None:
+        rid = q.request_id
+        packet = None
+        if out.success and out.winner is not None:
+            v2 = q.protocol == 2
+            # v2 lists the whole agreed set as submitted (v1 listed only verified commits, §15.12).
+            submitted = [e[1] for e in q.agreed or []] if v2 else [c.inference_id for c in out.verified]
+            packet = builders.inference_quorum_computed(
+                rid, self.me, submitted,
+                [c.inference_id for c in out.accepted], out.joint_hash, out.winner.output or "",
+                out.winner.synthient_id, out.winner.b_embedding_hash, format_js_date(now),
+                protocol=2 if v2 else None, commit_set_hash=q.agreed_hash if v2 else None)
+        record = {"requestId": rid, "success": out.success, "reason": out.reason,
+                  "debug": {"clusterSizeNeeded": out.cluster_size_needed, **out.debug},
+                  "rejections": [{"inferenceId": r.inference_id, "synthientId": r.synthient_id,
+                                  "reason": r.reason} for r in out.rejections],
+                  "computedQuorumPacket": packet, "computedAt": now,
+                  "commitSetHash": q.agreed_hash, "protocol": q.protocol}
+        self.consensus[rid] = record
+        self._persist("consensusResults", rid, record)
+        q.status = COMPLETED if out.success else FAILED
+        q.failure = None if out.success else self._failure_phase(out)
+        q.result_key = out.joint_hash
+        self._save_quorum(q)
+        self._emit("consensus", requestId=rid, success=out.success, reason=out.reason,
+                   jointHash=out.joint_hash, t=now, protocol=q.protocol, failure=q.failure,
+                   accepted=[c.inference_id for c in out.accepted],
+                   winner=out.winner.b_embedding_hash if out.winner else None,
+                   output=out.winner.output if out.winner else None,
+                   rejected=len(out.rejections), commitSetHash=q.agreed_hash)
+        self._request_state(rid, "done" if out.success else "failed", now,
+                            reason=out.reason if not out.success else None)
+        if publish and packet is not None:
+            self._send(packet, now)
+
+    @staticmethod
+    def _failure_phase(out: ConsensusOutcome) -> str:
+        if out.reason == "did_not_reach_threshold_after_prune":
+            return "verification" if out.rejections else "missing_reveals"
+        if out.reason == "no_clusters_found_of_needed_size":
+            return "clustering"
+        return out.reason
+
+    def _on_external_consensus(self, sid: str, p: dict, now: int) -> None:
+        if p.get("verifiedBy") != sid:
+            raise PacketRejected(RejectCode.MISMATCH, "verifiedBy differs from the sender")
+        key = (p["requestId"], sid)
+        if key in self.external:
+            return
+        if sid == self.me and p.get("protocol") == 2:
+            return                      # our own result is in `consensus`, not an external one (§15.8)
+        record = {**p, "receivedAt": now}
+        self.external[key] = record
+        self._persist("externalConsensusResults", f"{p['requestId']}:{sid}", record)
+        agree = self._agreement(p["requestId"])
+        self._emit("external", requestId=p["requestId"], verifiedBy=sid, t=now,
+                   bEmbeddingHash=(p.get("validSingleInference") or {}).get("bEmbeddingHash"), **agree)
+
+    def _agreement(self, rid: str) -> dict:
+        """Agree/disagree counts of published results against ours (or the most common one)."""
+        hashes = [(r.get("validSingleInference") or {}).get("bEmbeddingHash")
+                  for (r_id, _), r in self.external.items() if r_id == rid]
+        mine = self.consensus.get(rid)
+        ref = None
+        if mine and mine.get("computedQuorumPacket"):
+            ref = mine["computedQuorumPacket"]["validSingleInference"]["bEmbeddingHash"]
+        elif hashes:
+            ref = max(set(hashes), key=lambda h: (hashes.count(h), h or ""))
+        agree = sum(1 for h in hashes if h == ref)
+        return {"agree": agree, "disagree": len(hashes) - agree}
+
+    # ------------------------------------------------------------------ queries (for adapters/UI)
+
+    def request_view(self, rid: str) -> Optional[dict]:
+        """Everything a UI needs about one request, JSON-able."""
+        req = self.requests.get(rid)
+        if req is None:
+            return None
+        q = self.quorums.get(rid)
+        mine = self.consensus.get(rid)
+        ext = [r for (r_id, _), r in self.external.items() if r_id == rid]
+        result = None
+        if mine and mine.get("computedQuorumPacket"):
+            result = mine["computedQuorumPacket"]
+        elif ext:
+            counts: dict = {}
+            for r in ext:
+                h = (r.get("validSingleInference") or {}).get("bEmbeddingHash")
+                counts[h] = counts.get(h, 0) + 1
+            best = max(counts, key=lambda h: (counts[h], h or ""))
+            result = next(r for r in ext if (r.get("validSingleInference") or {}).get("bEmbeddingHash") == best)
+        return {"requestId": rid, "fromSynthientId": req.from_id, "endingAt": req.ending_at,
+                "protocol": req.frame.protocol, "prompt": req.payload.get("prompt"),
+                "status": q.status if q else ("awaiting_commitments"),
+                "failure": q.failure if q else None,
+                "committed": q.committed if q else 0, "revealed": q.revealed if q else 0,
+                "agreedSet": len(q.agreed) if q and q.agreed is not None else None,
+                "consensus": mine, "result": result, **self._agreement(rid)}

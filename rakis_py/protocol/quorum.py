@@ -1,0 +1,209 @@
+"""Per-request quorum state: the commits a node knows, their reveals, the agreed commit set.
+
+Pure data with a record form for storage, so every state survives a restart. The rules that move a
+quorum between states live in node.py; the timing parameters of a request live in `Frame`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+# v1 timing (spec §8, settings.ts:209-211): fixed windows after the deadline.
+V1_REVEAL_ISSUE_MS = 15_000
+V1_REVEAL_TIMEOUT_MS = 35_000
+V1_CONSENSUS_WINDOW_MS = 40_000
+V1_TIMER_SLACK_MS = 1      # JS setTimeout fires after its delay, never at it (Dexie `between` is upper-exclusive)
+V1_CONSENSUS_OFFSET_MS = 10
+
+# v2 defaults, used when the request's security frame does not say (DESIGN.md 5). The windows are
+# upper bounds: every phase closes as soon as it is complete.
+V2_COMMIT_GRACE_MS = 2_000
+V2_COORDINATOR_TIMEOUT_MS = 3_000
+V2_REVEAL_WINDOW_MS = 15_000
+V2_CONSENSUS_WINDOW_MS = 20_000
+V2_BIT_TOLERANCE = 16          # of 384 bits: measured non-determinism is ~0 (same file) to ~4 (fp32 vs int8)
+V2_SEC_DISTANCE_BITS = 100     # cluster radius in bits for 384-bit embeddings
+V2_PUBLISHERS = 3
+
+# Quorum statuses (v1 names, spec §9.1).
+AWAITING_COMMITMENTS = "awaiting_commitments"
+AWAITING_REVEAL = "awaiting_reveal"
+AWAITING_CONSENSUS = "awaiting_consensus"
+VERIFYING_CONSENSUS = "verifying_consensus"
+COMPLETED = "completed"
+FAILED = "failed"
+FINAL_STATUSES = (COMPLETED, FAILED)
+
+
+@dataclass(frozen=True)
+class Frame:
+    """A request's security frame with v2 defaults filled in."""
+
+    protocol: int
+    quorum: int
+    max_time_ms: int
+    sec_distance: float
+    sec_percentage: float
+    embedding_model: str
+    embedding_model_hash: Optional[str] = None
+    commit_grace_ms: int = V2_COMMIT_GRACE_MS
+    reveal_window_ms: int = V2_REVEAL_WINDOW_MS
+    consensus_window_ms: int = V2_CONSENSUS_WINDOW_MS
+    bit_tolerance: int = V2_BIT_TOLERANCE
+    publishers: int = V2_PUBLISHERS
+
+    @classmethod
+    def from_security_frame(cls, sf: dict) -> "Frame":
+        protocol = 2 if sf.get("protocol") == 2 else 1
+        base = dict(protocol=protocol, quorum=int(sf["quorum"]), max_time_ms=int(sf["maxTimeMs"]),
+                    sec_distance=float(sf["secDistance"]), sec_percentage=float(sf["secPercentage"]),
+                    embedding_model=str(sf["embeddingModel"]))
+        if protocol == 2:
+            opt = {"embedding_model_hash": "embeddingModelHash", "commit_grace_ms": "commitGraceMs",
+                   "reveal_window_ms": "revealWindowMs", "consensus_window_ms": "consensusWindowMs",
+                   "bit_tolerance": "bitTolerance", "publishers": "publishers"}
+            for attr, key in opt.items():
+                if sf.get(key) is not None:
+                    base[attr] = sf[key] if attr == "embedding_model_hash" else int(sf[key])
+        return cls(**base)
+
+    # v2 phase deadlines, relative to the request's endingAt.
+    def coordinator_at(self, ending_at: int, rank: int) -> int:
+        return ending_at + self.commit_grace_ms + rank * V2_COORDINATOR_TIMEOUT_MS
+
+    def missing_at(self, ending_at: int) -> int:
+        return ending_at + self.commit_grace_ms + self.reveal_window_ms // 2
+
+    def reveal_close_at(self, ending_at: int) -> int:
+        return ending_at + self.commit_grace_ms + self.reveal_window_ms
+
+    def final_at(self, ending_at: int) -> int:
+        return self.reveal_close_at(ending_at) + self.consensus_window_ms
+
+
+def rank_key(request_id: str, synthient_id: str) -> str:
+    """Deterministic per-request ordering of nodes (coordinator election, publisher choice)."""
+    return hashlib.sha256((request_id + synthient_id).encode()).hexdigest()
+
+
+def commit_set_hash(request_id: str, entries: list[tuple[str, str, str]]) -> str:
+    """Hash of an agreed commit set (entries in canonical order)."""
+    h = hashlib.sha256(request_id.encode())
+    for sid, inf, bh in entries:
+        h.update(f"|{sid}:{inf}:{bh}".encode())
+    return h.hexdigest()
+
+
+@dataclass
+class Commit:
+    inference_id: str
+    synthient_id: str
+    b_embedding_hash: str
+    received_at: int
+    output: Optional[str] = None
+    b_embedding: Optional[bytes] = None
+    revealed_at: Optional[int] = None
+    reveal_envelope: Optional[dict] = None   # the signed original, re-sent on request (v2)
+    recomputed: Optional[bytes] = None       # this node's own embedding of `output`
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.synthient_id, self.inference_id)
+
+    def to_record(self) -> dict:
+        return {"inferenceId": self.inference_id, "synthientId": self.synthient_id,
+                "bEmbeddingHash": self.b_embedding_hash, "commitReceivedAt": self.received_at,
+                "output": self.output,
+                "bEmbedding": self.b_embedding.hex() if self.b_embedding is not None else None,
+                "revealedAt": self.revealed_at, "revealEnvelope": self.reveal_envelope,
+                "recomputed": self.recomputed.hex() if self.recomputed is not None else None}
+
+    @classmethod
+    def from_record(cls, r: dict) -> "Commit":
+        def unhex(v: Any) -> Optional[bytes]:
+            return bytes.fromhex(v) if v is not None else None
+        return cls(r["inferenceId"], r["synthientId"], r["bEmbeddingHash"], r["commitReceivedAt"],
+                   r.get("output"), unhex(r.get("bEmbedding")), r.get("revealedAt"),
+                   r.get("revealEnvelope"), unhex(r.get("recomputed")))
+
+
+@dataclass
+class Quorum:
+    request_id: str
+    protocol: int
+    status: str
+    threshold: int
+    ending_at: int
+    embedding_model: str
+    commits: list[Commit] = field(default_factory=list)      # local arrival order (v1 depends on it)
+    consensus_requested_at: Optional[int] = None
+    reveal_timer_armed: bool = False                          # v1: only armed if created before endingAt
+    # v2: the agreed commit set, as adopted from the best coordinator seen so far.
+    agreed: Optional[list[tuple[str, str, str]]] = None       # (synthientId, inferenceId, hash), canonical order
+    coordinator: Optional[str] = None
+    agreed_hash: Optional[str] = None
+    reveal_sent: bool = False
+    request_sent: bool = False
+    missing_sent: bool = False
+    failure: Optional[str] = None
+    result_key: Optional[str] = None                          # joint hash of our latest result
+
+    def find(self, synthient_id: str, inference_id: str) -> Optional[Commit]:
+        for c in self.commits:
+            if c.synthient_id == synthient_id and c.inference_id == inference_id:
+                return c
+        return None
+
+    def by_sender(self, synthient_id: str) -> Optional[Commit]:
+        for c in self.commits:
+            if c.synthient_id == synthient_id:
+                return c
+        return None
+
+    @property
+    def committed(self) -> int:
+        return len(self.commits)
+
+    @property
+    def revealed(self) -> int:
+        return sum(1 for c in self.commits if c.output is not None)
+
+    def agreed_commits(self) -> list[Commit]:
+        """The commits of the agreed set, in canonical order (those we know reveals or not)."""
+        if self.agreed is None:
+            return []
+        out = []
+        for sid, inf, _ in self.agreed:
+            c = self.find(sid, inf)
+            if c is not None:
+                out.append(c)
+        return out
+
+    def to_record(self) -> dict:
+        return {"requestId": self.request_id, "protocol": self.protocol, "status": self.status,
+                "quorumThreshold": self.threshold, "endingAt": self.ending_at,
+                "embeddingModel": self.embedding_model, "quorumCommitted": self.committed,
+                "quorumRevealed": self.revealed,
+                "consensusRequestedAt": self.consensus_requested_at,
+                "revealTimerArmed": self.reveal_timer_armed,
+                "quorum": [c.to_record() for c in self.commits],
+                "agreed": [list(e) for e in self.agreed] if self.agreed is not None else None,
+                "coordinator": self.coordinator, "agreedHash": self.agreed_hash,
+                "revealSent": self.reveal_sent, "requestSent": self.request_sent,
+                "missingSent": self.missing_sent, "failure": self.failure,
+                "resultKey": self.result_key}
+
+    @classmethod
+    def from_record(cls, r: dict) -> "Quorum":
+        q = cls(r["requestId"], r["protocol"], r["status"], r["quorumThreshold"], r["endingAt"],
+                r["embeddingModel"], [Commit.from_record(c) for c in r["quorum"]],
+                r.get("consensusRequestedAt"), r.get("revealTimerArmed", False))
+        if r.get("agreed") is not None:
+            q.agreed = [tuple(e) for e in r["agreed"]]
+        q.coordinator, q.agreed_hash = r.get("coordinator"), r.get("agreedHash")
+        q.reveal_sent, q.request_sent = r.get("revealSent", False), r.get("requestSent", False)
+        q.missing_sent, q.failure = r.get("missingSent", False), r.get("failure")
+        q.result_key = r.get("resultKey")
+        return q
