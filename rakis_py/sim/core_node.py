@@ -17,6 +17,6 @@ from .scenarios import Scenario
 def core_node_factory(profile: NodeProfile, signer, rng: random.Random,
                       verify: Callable[[str, str, dict], bool], scenario: Scenario):
     from rakis_py.protocol.node import Node, NodeConfig
-    config = NodeConfig(store_packets=False, emit_packets=False,
+    config = NodeConfig(store_packets=False, emit_packets=False, embedding_model=scenario.embedding_model,
                         status_updates=scenario.status_updates)
     return Node(config, signer, rng, verify=verify)

@@ -37,6 +37,7 @@ class Scenario:
     standins: StandinParams = field(default_factory=StandinParams)
     crypto: str = "standin"              # "standin" | "ed25519" (crypto_model.py)
     status_updates: bool = True          # nodes send peerStatusUpdate packets
+    embedding_model: str = "all-MiniLM-L6-v2"   # name the embedding stand-in answers to
     description: str = ""
 
     def with_protocol(self, protocol: int) -> "Scenario":

@@ -127,7 +127,7 @@ class Simulation:
         self.timeline.setdefault(i, []).append((self.engine.now, 1 << 62))
         boot = self.engine.now + self.sc.node_model.boot_ms
         model = self.sc.load.model
-        self.engine.at(boot, self._call, i, E.WorkerStatus("embed-0", "embedding", "sim-embedding", "ready", "sim"))
+        self.engine.at(boot, self._call, i, E.WorkerStatus("embed-0", "embedding", self.sc.embedding_model, "ready", "sim"))
         for k in range(p.workers):
             self.engine.at(boot, self._call, i, E.WorkerStatus(f"llm-{k}", "llm", model, "ready", "sim"))
 
@@ -200,7 +200,10 @@ class Simulation:
     def _run_embedding(self, i: int, sn: SimNode, act) -> None:
         embs = tuple(self.standins.embed(t, sn.rng) for t in act.texts)
         dur = self.sc.standins.embed_ms_per_text * max(1, len(act.texts))
-        self.engine.at(self.engine.now + dur, self._call, i, E.EmbeddingFinished(act.job_id, embs))
+        # Float vectors only for v1 runs: a v1-shaped reveal carries them (v2 never sends floats).
+        floats = (tuple(self.standins.float_embedding(b) for b in embs)
+                  if self.sc.load.frame.protocol == 1 else None)
+        self.engine.at(self.engine.now + dur, self._call, i, E.EmbeddingFinished(act.job_id, embs, floats))
 
     def _send(self, i: int, sn: SimNode, act) -> None:
         env = act.envelope

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 EMBEDDING_BITS = 384
 EMBEDDING_BYTES = EMBEDDING_BITS // 8
+_MAGNITUDES = tuple(random.Random("float-embedding").uniform(0.001, 0.12) for _ in range(4096))
 _FILLER = ("the answer depends on the context of the question and on what one assumes about it "
            * 64)
 
@@ -106,6 +107,14 @@ class ModelStandins:
         if p.nondeterministic_share > 0 and rng.random() < p.nondeterministic_share:
             bits = _flip(bits, rng, rng.randint(1, p.nondeterministic_max_bits))
         return bits.to_bytes(EMBEDDING_BYTES, "big")
+
+    def float_embedding(self, bembedding: bytes) -> tuple[float, ...]:
+        """A float vector whose signs are the given bits (what a v1 reveal carries besides the bits).
+        Magnitudes come from a fixed table: only the shape and size on the wire matter here."""
+        bits = int.from_bytes(bembedding, "big")
+        mags = _MAGNITUDES
+        n = len(bembedding) * 8
+        return tuple(mags[k] if (bits >> (n - 1 - k)) & 1 else -mags[k] for k in range(n))
 
     @staticmethod
     def cluster_label(text: str) -> str:
