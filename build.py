@@ -18,11 +18,27 @@ from pathlib import Path
 
 from build_support import check, model_site, npm, pyodide, rakis_wheel, site
 from build_support.fetch import pypi_file
-from build_support.hashing import BuildError
+from build_support.hashing import BuildError, tree_digest
 from build_support.pins import ROOT, load_pins
 
 
-def build(out: Path, cache: Path, online_models: bool, log) -> dict:
+def input_digest(online_models: bool) -> str:
+    """Hash of everything a build reads from this checkout (the downloads are pinned by it)."""
+    files = [ROOT / "pins.toml", ROOT / "build.py", *rakis_wheel.sources()]
+    for folder in ("build_support", "workers", "web", "requirements"):
+        files += [p for p in (ROOT / folder).rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+    return tree_digest(files, ROOT, extra=f"online={online_models}")
+
+
+def up_to_date(out: Path, digest: str) -> bool:
+    try:
+        recorded = json.loads((out / check.INFO).read_text()).get("inputs")
+    except (OSError, ValueError):
+        return False
+    return recorded == digest and not check.check_dist(out)
+
+
+def build(out: Path, cache: Path, online_models: bool, log, digest: str = "") -> dict:
     pins = load_pins()
     timings: dict[str, float] = {}
     t = time.perf_counter()
@@ -58,6 +74,7 @@ def build(out: Path, cache: Path, online_models: bool, log) -> dict:
     page = site.write_page(tmp)
     site.write_workers(tmp)
     info = {
+        "inputs": digest,
         "page": page,
         "pyodide": {"version": pins["pyodide"]["version"],
                     "packages": {k: {"version": v["version"], "sha256": v["sha256"]}
@@ -82,6 +99,7 @@ def main(argv=None) -> int:
     ap.add_argument("--check", action="store_true", help="verify an existing dist and exit")
     ap.add_argument("--online-models", action="store_true",
                     help="do not bundle models; the page fetches them from the Huggingface hub (untested)")
+    ap.add_argument("--force", action="store_true", help="rebuild even when dist is up to date")
     ap.add_argument("-q", "--quiet", action="store_true")
     args = ap.parse_args(argv)
     log = (lambda msg: None) if args.quiet else (lambda msg: print(f"build: {msg}", file=sys.stderr))
@@ -92,8 +110,12 @@ def main(argv=None) -> int:
         print(f"check: {args.out}: {'OK' if not problems else f'{len(problems)} problem(s)'}", file=sys.stderr)
         return 1 if problems else 0
     started = time.perf_counter()
+    digest = input_digest(args.online_models)
+    if not args.force and up_to_date(args.out, digest):
+        log(f"{args.out} is up to date and intact ({time.perf_counter() - started:.1f} s)")
+        return 0
     try:
-        info = build(args.out, args.cache, args.online_models, log)
+        info = build(args.out, args.cache, args.online_models, log, digest)
     except BuildError as e:
         print(f"build failed: {e}", file=sys.stderr)
         return 1

@@ -1,0 +1,63 @@
+"""Fixtures of the build tests: one dist (build.py is a no-op when dist is up to date and intact,
+seconds on a warm cache otherwise), one static server, one headless chromium for the whole session."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .support import CHROMIUM_ARGS, chromium_path, serve
+
+ROOT = Path(__file__).resolve().parents[2]
+DIST = ROOT / "dist"
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "build: tests of build.py and the built static site (slow on a cold cache)")
+
+
+@pytest.fixture(scope="session")
+def dist() -> Path:
+    subprocess.run([sys.executable, str(ROOT / "build.py"), "--out", str(DIST)], check=True)
+    return DIST
+
+
+@pytest.fixture(scope="session")
+def base_url(dist):
+    with serve(dist) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed (requirements/test.in)")
+    path = chromium_path()
+    if path is None:
+        pytest.skip("chromium not installed (apt-get install -y chromium)")
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=path, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="session")
+def page(browser, base_url):
+    """One page for the session; requests to anything but the local server are aborted and listed
+    in page.offsite (the site must work with no network)."""
+    context = browser.new_context()
+    page = context.new_page()
+    page.offsite = []
+    page.failed = []
+
+    def route(r):
+        if r.request.url.startswith(base_url):
+            r.continue_()
+        else:
+            page.offsite.append(r.request.url)
+            r.abort()
+
+    context.route("**/*", route)
+    page.on("requestfailed", lambda req: page.failed.append(req.url))
+    page.goto(base_url + "index.html")
+    yield page
+    context.close()

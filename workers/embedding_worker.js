@@ -1,0 +1,52 @@
+// Embedding worker (module worker): all-MiniLM-L6-v2 through transformers.js, mean pooling + L2 norm,
+// returned as binary embeddings (sign bits).
+//
+// Messages, main -> worker:
+//   {type: "load", model, dtype?}        model: "all-MiniLM-L6-v2" (or role "embedding"); dtype
+//                                        defaults to the manifest's ("q8" = onnx/model_quantized.onnx)
+//   {type: "embed", jobId, texts: [str]}
+// worker -> main:
+//   {type: "progress", status, file?, progress?, loaded?, total?}  model file loading (transformers.js)
+//   {type: "loaded", backend: "webgpu"|"wasm", model, dtype, sha256, ms}
+//   {type: "embeddings", jobId, bits: [Uint8Array per text], ms}
+//       bits: numpy.packbits(vector > 0) (MSB first): 384 dims -> 48 bytes
+//   {type: "error", jobId?, message}     jobId absent: loading failed
+import { pipeline } from "../vendor/transformers/transformers.min.js";
+import { configure, errorMessage, pickDevice, progressReporter } from "./model_env.js";
+import { packSignBits } from "./packbits.js";
+
+let extractor = null;
+
+async function load({ model, dtype }) {
+  const started = performance.now();
+  const cfg = await configure(model ?? "embedding", dtype);
+  const backend = await pickDevice();
+  extractor = await pipeline("feature-extraction", cfg.modelId, {
+    dtype: cfg.dtype,
+    device: backend,
+    progress_callback: progressReporter((m) => self.postMessage(m)),
+  });
+  self.postMessage({ type: "loaded", backend, model: cfg.modelId, dtype: cfg.dtype, sha256: cfg.sha256,
+                     ms: performance.now() - started });
+}
+
+async function embed({ jobId, texts }) {
+  if (!extractor) throw new Error("embedding model not loaded");
+  const started = performance.now();
+  const tensor = await extractor(texts, { pooling: "mean", normalize: true });
+  const [n, dims] = tensor.dims;
+  const bits = [];
+  for (let i = 0; i < n; i++) bits.push(packSignBits(tensor.data.subarray(i * dims, (i + 1) * dims)));
+  self.postMessage({ type: "embeddings", jobId, bits, ms: performance.now() - started },
+                   bits.map((b) => b.buffer));
+}
+
+self.onmessage = async ({ data }) => {
+  try {
+    if (data.type === "load") await load(data);
+    else if (data.type === "embed") await embed(data);
+    else throw new Error(`unknown message type ${data.type}`);
+  } catch (err) {
+    self.postMessage({ type: "error", jobId: data.jobId, message: errorMessage(err) });
+  }
+};

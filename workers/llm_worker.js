@@ -1,0 +1,65 @@
+// LLM worker (module worker): SmolLM2-135M-Instruct (q8) text generation through transformers.js.
+//
+// Messages, main -> worker:
+//   {type: "load", model, dtype?}        model: "SmolLM2-135M-Instruct" (or role "llm"); dtype defaults
+//                                        to the manifest's ("q8" = onnx/model_quantized.onnx)
+//   {type: "generate", jobId, messages?: [{role, content}], prompt?: str, maxTokens, temperature}
+//       messages go through the model's chat template; a bare prompt is sent as one user message.
+//       temperature 0 (or absent) = greedy.
+// worker -> main:
+//   {type: "progress", status, file?, progress?, ...}  model loading (transformers.js callbacks)
+//   {type: "progress", jobId, status: "generating", tokens}   during generation (every 8 tokens)
+//   {type: "loaded", backend: "webgpu"|"wasm", model, dtype, ms}
+//   {type: "result", jobId, output, tokenCount, ms}
+//   {type: "error", jobId?, message}     jobId absent: loading failed
+import { pipeline, TextStreamer } from "../vendor/transformers/transformers.min.js";
+import { configure, errorMessage, pickDevice, progressReporter } from "./model_env.js";
+
+let generator = null;
+
+async function load({ model, dtype }) {
+  const started = performance.now();
+  const cfg = await configure(model ?? "llm", dtype);
+  const backend = await pickDevice();
+  generator = await pipeline("text-generation", cfg.modelId, {
+    dtype: cfg.dtype,
+    device: backend,
+    progress_callback: progressReporter((m) => self.postMessage(m)),
+  });
+  self.postMessage({ type: "loaded", backend, model: cfg.modelId, dtype: cfg.dtype,
+                     ms: performance.now() - started });
+}
+
+async function generate({ jobId, messages, prompt, maxTokens = 128, temperature = 0 }) {
+  if (!generator) throw new Error("LLM not loaded");
+  const started = performance.now();
+  const chat = messages ?? [{ role: "user", content: String(prompt ?? "") }];
+  let tokens = 0;
+  const streamer = new TextStreamer(generator.tokenizer, {
+    skip_prompt: true,
+    skip_special_tokens: true,
+    callback_function: () => {},  // text is returned whole in "result"
+    token_callback_function: () => {
+      tokens += 1;
+      if (tokens % 8 === 0) self.postMessage({ type: "progress", jobId, status: "generating", tokens });
+    },
+  });
+  const result = await generator(chat, {
+    max_new_tokens: maxTokens,
+    do_sample: temperature > 0,
+    ...(temperature > 0 ? { temperature } : {}),
+    streamer,
+  });
+  const output = result[0].generated_text.at(-1).content;
+  self.postMessage({ type: "result", jobId, output, tokenCount: tokens, ms: performance.now() - started });
+}
+
+self.onmessage = async ({ data }) => {
+  try {
+    if (data.type === "load") await load(data);
+    else if (data.type === "generate") await generate(data);
+    else throw new Error(`unknown message type ${data.type}`);
+  } catch (err) {
+    self.postMessage({ type: "error", jobId: data.jobId, message: errorMessage(err) });
+  }
+};

@@ -1,0 +1,57 @@
+// Shared setup of the model workers: where transformers.js finds models and onnxruntime's wasm files
+// (always local files of this site, never a CDN), and which device to run on.
+//
+// Layout (dist/): workers/ (this file), vendor/transformers/transformers.min.js,
+// vendor/onnxruntime/ort-wasm-simd-threaded.asyncify.{mjs,wasm}, models/manifest.json,
+// models/<name>/{config.json, tokenizer.json, tokenizer_config.json, onnx/model_quantized.onnx}.
+import { env } from "../vendor/transformers/transformers.min.js";
+
+const MODELS_URL = new URL("../models/", import.meta.url).href;
+const ORT_URL = new URL("../vendor/onnxruntime/", import.meta.url).href;
+
+let manifestPromise = null;
+
+// models/manifest.json (written by build.py): {online, embeddingModelHash, models: {role: {name,
+// dtype, sha256, hub_id?}}}. With --online-models the files come from the Huggingface hub.
+export function loadManifest() {
+  manifestPromise ??= fetch(new URL("manifest.json", MODELS_URL)).then((r) => {
+    if (!r.ok) throw new Error(`models/manifest.json: HTTP ${r.status}`);
+    return r.json();
+  });
+  return manifestPromise;
+}
+
+// Configure transformers.js for this site; returns {modelId, dtype, sha256} for `model` (a model
+// name such as "all-MiniLM-L6-v2" or a manifest role such as "embedding").
+export async function configure(model, dtype) {
+  const manifest = await loadManifest();
+  const entry = manifest.models[model] ?? Object.values(manifest.models).find((m) => m.name === model);
+  if (!entry) throw new Error(`unknown model ${model} (models/manifest.json has ${Object.values(manifest.models).map((m) => m.name).join(", ")})`);
+  env.backends.onnx.wasm.wasmPaths = ORT_URL;
+  env.allowLocalModels = !manifest.online;
+  env.allowRemoteModels = !!manifest.online;
+  env.localModelPath = MODELS_URL;
+  env.useBrowserCache = !!manifest.online;
+  return {
+    modelId: manifest.online ? entry.hub_id : entry.name,
+    dtype: dtype ?? entry.dtype,
+    sha256: entry.sha256 ?? null,
+  };
+}
+
+// "webgpu" when the browser hands out an adapter, else "wasm" (not an error: the fallback).
+export async function pickDevice() {
+  try {
+    if (navigator.gpu && (await navigator.gpu.requestAdapter())) return "webgpu";
+  } catch (_) { /* no usable WebGPU */ }
+  return "wasm";
+}
+
+// Report loading progress of model files to the main thread.
+export function progressReporter(post) {
+  return (info) => post({ type: "progress", ...info });
+}
+
+export function errorMessage(err) {
+  return err?.message ?? String(err);
+}
