@@ -19,6 +19,11 @@ class PacketReceived:
 
 
 @dataclass(frozen=True)
+class Booted:
+    """The node is up (first start or after a restore): it announces itself (v1 `boot` status)."""
+
+
+@dataclass(frozen=True)
 class TimerFired:
     timer_id: str
 
@@ -82,5 +87,5 @@ class EmbeddingFailed:
     error: str
 
 
-Event = (PacketReceived | TimerFired | RequestSubmitted | WorkerStatus | InferenceFinished
+Event = (PacketReceived | Booted | TimerFired | RequestSubmitted | WorkerStatus | InferenceFinished
          | InferenceFailed | EmbeddingFinished | EmbeddingFailed)

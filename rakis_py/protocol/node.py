@@ -31,7 +31,7 @@ from .consensus import (CommitEntry, ConsensusOutcome, binary_embedding_hash, ru
                         run_consensus_v2)
 from .dedup import ReplayGuard, SeenSignatures
 from .errors import PacketRejected, RejectCode
-from .events import (EmbeddingFailed, EmbeddingFinished, InferenceFailed, InferenceFinished,
+from .events import (Booted, EmbeddingFailed, EmbeddingFinished, InferenceFailed, InferenceFinished,
                      PacketReceived, RequestSubmitted, TimerFired, WorkerStatus)
 from .identity import verify_packet
 from .packets import Envelope, decode_envelope
@@ -161,6 +161,10 @@ class Node:
             self._on_packet(event, now)
         elif isinstance(event, TimerFired):
             self._on_timer(event.timer_id, now)
+        elif isinstance(event, Booted):
+            if self.config.status_updates:
+                self._send(builders.peer_status_update("boot", format_js_date(now),
+                                                       total_tokens=self.total_tokens), now)
         elif isinstance(event, RequestSubmitted):
             self._on_submit(event, now)
         elif isinstance(event, WorkerStatus):
@@ -292,7 +296,11 @@ class Node:
             self._emit("packet", t=now, synthientId=sid, type=ptype, channel=ev.channel,
                        size=ev.size, outcome="accepted", requestId=raw.get("requestId"),
                        createdAt=created)
+        new_peer = sid not in self.peers
         self.peers.observe(sid, ev.channel, now, ptype, raw)
+        if (new_peer or (ptype == "peerStatusUpdate" and raw.get("status") == "boot")) \
+                and self.config.status_updates and self.peers.should_gossip(self.rng):
+            self._gossip(now)
         try:
             self._dispatch(sid, raw, envelope, ev.channel, ev.received_at, env)
         except PacketRejected as e:
@@ -329,6 +337,14 @@ class Node:
         elif t == "inferenceRevealRejected":
             self._emit("revealRejected", requestId=rid, by=sid, inferenceId=p.get("inferenceId"),
                        reason=(p.get("rejectReason") or {}).get("type"), t=now)
+
+    def _gossip(self, now: int) -> None:
+        """Share the most recently seen peers (v1 shared the oldest, §15.17)."""
+        entries = [builders.known_peer_entry(r["synthientId"], r.get("totalWorkers", 0),
+                                             r.get("totalTokens", 0), format_js_date(r["lastSeen"]),
+                                             r.get("seenOn", []))
+                   for r in self.peers.select_for_gossip(now)]
+        self._send(builders.known_peers(entries, format_js_date(now)), now)
 
     def _hold(self, rid: str, env: Envelope, channel: str, now: int) -> None:
         if rid not in self.pending and len(self.pending) >= MAX_PENDING_REQUESTS:
@@ -725,12 +741,14 @@ class Node:
             self._v1_consensus_check(now)
             return
         if c is None:
-            if q.agreed is None:
-                env = decode_envelope(envelope) if channel != SELF_CHANNEL else None
-                if env is not None:
-                    self._hold(req.request_id, env, channel, now)   # the set may teach us this commit
-                return
-            raise PacketRejected(RejectCode.NOT_IN_QUORUM, "reveal for a commit outside the agreed set")
+            if any(x.inference_id == p["inferenceId"] for x in q.commits):
+                raise PacketRejected(RejectCode.MISMATCH, "reveal for another node's commit")
+            # Not in the set we follow now; a better coordinator's set may list it. Holding it
+            # (instead of refusing) matters: a re-sent copy would be a duplicate and dropped.
+            env = decode_envelope(envelope) if channel != SELF_CHANNEL else None
+            if env is not None:
+                self._hold(req.request_id, env, channel, now)
+            return
         if c.output is not None:
             return
         if now > req.frame.final_at(req.ending_at):
