@@ -464,7 +464,8 @@ def _packet_tag(value: Any) -> Optional[str]:
     else:
         return None
     if t == "peerStatusUpdate":
-        return "peerStatusUpdate:" + (status if status in PEER_STATUSES else "*")
+        known = isinstance(status, str) and status in PEER_STATUSES
+        return "peerStatusUpdate:" + (status if known else "*")
     return t if isinstance(t, str) and t in _OTHER_MODELS else None
 
 
@@ -508,8 +509,9 @@ _HEX128 = re.compile(r"[0-9a-f]{128}")
 # one pass (a required quote would make re.sub retry from every later '"': quadratic time).
 _JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?', re.DOTALL)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
-# JS never prints an integer with more than 21 digits (1e21 and up use exponent notation).
-_MAX_INT_LITERAL = 22
+# JS never prints an integer with more than 21 digits (1e21 and up use exponent notation);
+# longer literals are refused before int() (quadratic in the digit count) sees them.
+_MAX_INT_DIGITS = 21
 
 
 def _rejected(code: RejectCode, detail: str) -> PacketRejected:
@@ -547,8 +549,8 @@ def _reject_constant(name: str) -> Any:
 
 
 def _bounded_int(literal: str) -> int:
-    if len(literal) > _MAX_INT_LITERAL:
-        raise _Reject(RejectCode.TOO_LARGE, f"integer literal of {len(literal)} digits")
+    if len(literal) - literal.startswith("-") > _MAX_INT_DIGITS:
+        raise _Reject(RejectCode.TOO_LARGE, f"integer literal longer than {_MAX_INT_DIGITS} digits")
     return int(literal)
 
 
@@ -668,6 +670,9 @@ def _load(data: Any, limits: PacketLimits) -> Any:
     if isinstance(data, dict):
         _check_tree(data, limits)
         return data
+    if data is None or isinstance(data, (list, bool, int, float)):
+        # JSON parsed by the transport, but not an object
+        raise _rejected(RejectCode.BAD_ENVELOPE, f"envelope must be an object, not {type(data).__name__}")
     raise _rejected(RejectCode.NOT_JSON, f"cannot decode a {type(data).__name__}")
 
 

@@ -224,7 +224,7 @@ HOSTILE = {
     "JSON array at top": (b"[1,2,3]", RejectCode.BAD_ENVELOPE),
     "JSON string at top": (b'"hello"', RejectCode.BAD_ENVELOPE),
     "JSON null at top": (b"null", RejectCode.BAD_ENVELOPE),
-    "list input": ([envelope(ALL["commit"])], RejectCode.NOT_JSON),
+    "list input": ([envelope(ALL["commit"])], RejectCode.BAD_ENVELOPE),
     "short synthientId": (envelope(ALL["commit"], sid=SID_A[:-1]), RejectCode.BAD_ENVELOPE),
     "uppercase synthientId": (envelope(ALL["commit"], sid=SID_A.upper()), RejectCode.BAD_ENVELOPE),
     "synthientId with newline": (envelope(ALL["commit"], sid=SID_A + "\n"), RejectCode.BAD_ENVELOPE),
