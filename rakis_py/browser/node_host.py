@@ -1,0 +1,123 @@
+"""The browser adapter: owns one `Node` in the tab and speaks JSON strings with the page.
+
+The page (web/js/bridge.js) calls, always one at a time and through `callPromising` (see
+webcrypto.py for why):
+
+    host = NodeHost.start(private_key_hex, options_json, tables_json, now, seed)
+    host.boot(now)                  -> JSON list of actions (restore re-arms timers and resumes
+                                       unfinished work; then the node announces itself)
+    host.handle(event_json, now)    -> JSON list of actions (codec.py documents both shapes)
+    host.request_view(request_id)   -> JSON object or null
+    host.requests()                 -> JSON list of every request the node holds, newest first
+    host.status()                   -> JSON object (synthientId, crypto, workers, peers, tokens)
+
+`now` is the page's Date.now(); `tables_json` is what IndexedDB holds ({table: [records]}, the
+tables of runtime/storage.py). The page carries the actions out: persist (one IndexedDB transaction
+per returned list), timers, sends (a transport hook), model jobs (workers), emits (UI).
+Nothing here touches JS, so it runs and is tested on CPython as well.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import traceback
+from typing import Any, Optional
+
+from ..protocol.identity import Identity
+from ..protocol.node import Node, NodeConfig
+from ..runtime.storage import DATA_TABLES
+from .codec import BadEvent, action_to_dict, dumps, event_from_dict
+
+# NodeConfig fields the page may set (camelCase in options_json -> NodeConfig attribute).
+OPTION_FIELDS = {
+    "embeddingModel": "embedding_model",
+    "embeddingModelHash": "embedding_model_hash",
+    "storePackets": "store_packets",
+    "emitPackets": "emit_packets",
+    "statusUpdates": "status_updates",
+}
+
+
+def config_from_options(options: dict) -> NodeConfig:
+    unknown = set(options) - set(OPTION_FIELDS)
+    if unknown:
+        raise ValueError(f"unknown node options: {', '.join(sorted(unknown))}")
+    return NodeConfig(**{OPTION_FIELDS[k]: v for k, v in options.items() if v is not None})
+
+
+def _error_action(where: str, exc: BaseException, detail: Optional[str] = None) -> dict:
+    return {"type": "emit", "kind": "error",
+            "data": {"where": where, "message": f"{type(exc).__name__}: {exc}", "detail": detail}}
+
+
+class NodeHost:
+    def __init__(self, node: Node, pending: list, restored: bool, crypto: str = "") -> None:
+        self.node = node
+        self.restored = restored
+        self.crypto = crypto
+        self._pending = pending           # restore actions, handed out by boot()
+
+    @classmethod
+    def start(cls, private_key_hex: str, options_json: str, tables_json: str, now: int, seed: int,
+              expected_id: Optional[str] = None, crypto: str = "") -> "NodeHost":
+        """A node for this identity; restored from `tables_json` when it holds any record."""
+        identity = Identity.from_private_key(private_key_hex)
+        if expected_id and identity.synthient_id != expected_id:
+            raise ValueError(f"identity mismatch: the page derived {expected_id[:12]}…, "
+                             f"Python derived {identity.synthient_id[:12]}…")
+        config = config_from_options(json.loads(options_json or "{}"))
+        tables = json.loads(tables_json or "{}")
+        rng = random.Random(int(seed))
+        if any(tables.get(t) for t in DATA_TABLES):
+            node, actions = Node.restore(config, identity, rng, tables, int(now))
+            return cls(node, list(actions), True, crypto)
+        return cls(Node(config, identity, rng), [], False, crypto)
+
+    @property
+    def synthient_id(self) -> str:
+        return self.node.me
+
+    def boot(self, now: int) -> str:
+        out = [action_to_dict(a) for a in self._pending]
+        self._pending = []
+        try:
+            out.extend(action_to_dict(a) for a in self.node.handle(event_from_dict({"type": "boot"}, int(now)), int(now)))
+        except BadEvent:
+            pass                          # a core without a Booted event: nothing to announce
+        return dumps(out)
+
+    def handle(self, event_json: str, now: int) -> str:
+        """Actions for one page event. Never raises: bad events and core errors come back as an
+        `emit` of kind "error", so one bad packet or bug cannot stop the tab's node."""
+        try:
+            event = event_from_dict(json.loads(event_json), int(now))
+        except (BadEvent, ValueError) as e:
+            return dumps([_error_action("event", e)])
+        try:
+            actions = self.node.handle(event, int(now))
+        except Exception as e:  # noqa: BLE001 - isolate the page from core bugs, but show them
+            return dumps([_error_action(type(event).__name__, e, traceback.format_exc(limit=6))])
+        return dumps([action_to_dict(a) for a in actions])
+
+    def request_view(self, request_id: str) -> str:
+        return dumps(self.node.request_view(str(request_id)))
+
+    def requests(self) -> str:
+        views = [self.node.request_view(rid) for rid in self.node.requests]
+        views = [v for v in views if v is not None]
+        views.sort(key=lambda v: v.get("endingAt") or 0, reverse=True)
+        return dumps(views)
+
+    def status(self) -> str:
+        n = self.node
+        workers = [{"workerId": w.worker_id, "kind": w.kind, "model": w.model, "state": w.state,
+                    "backend": w.backend, "busy": w.job is not None} for w in n.workers.values()]
+        return dumps({"synthientId": n.me, "crypto": self.crypto, "restored": self.restored,
+                      "workers": workers, "peers": len(n.peers), "totalTokens": n.total_tokens,
+                      "requests": len(n.requests)})
+
+
+def start(*args: Any, **kwargs: Any) -> NodeHost:
+    """Module-level alias of `NodeHost.start` (simpler to call from JS through pyimport)."""
+    return NodeHost.start(*args, **kwargs)
