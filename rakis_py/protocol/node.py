@@ -63,6 +63,9 @@ class NodeConfig:
     replay_future_ms: int = 2 * 60_000
     forget_after_ms: int = 10 * 60_000              # drop finished requests from memory (storage keeps them)
     status_updates: bool = True                     # send peerStatusUpdate packets
+    # Chain-identity claims are kept as unverified claims unless a checker is injected (the EVM
+    # crypto is not in the pure core): rakis_py.runtime.chain_identity.verify_chain_identity.
+    identity_check: Optional[Callable[[str, dict], bool]] = None
 
 
 @dataclass
@@ -137,7 +140,7 @@ class Node:
         self.verify = verify
         self.seen = SeenSignatures(config.seen_cap)
         self.replay = ReplayGuard(config.replay_past_ms, config.replay_future_ms)
-        self.peers = PeerTable(own_id=self.me)
+        self.peers = PeerTable(own_id=self.me, identity_check=config.identity_check)
         self.requests: dict[str, _Request] = {}
         self.quorums: dict[str, Quorum] = {}
         self.results: dict[str, dict] = {}           # inferenceId -> our result record

@@ -94,6 +94,9 @@ def test_v2_sends_one_reveal_per_commit_v1_one_per_reveal_request():
     assert t2["inferenceQuorumComputed"] == 3          # deterministic publishers, not everyone
     assert all("embedding" not in env["packet"] for _, env in v2.sent
                if env["packet"]["type"] == "inferenceReveal")
+    # §15.12: v2 results list the whole agreed set as submitted.
+    computed = [env["packet"] for _, env in v2.sent if env["packet"]["type"] == "inferenceQuorumComputed"]
+    assert all(len(p["submittedInferences"]) == n and p["protocol"] == 2 for p in computed)
 
 
 def test_garbage_output_is_excluded_by_v2_clustering():

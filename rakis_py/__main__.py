@@ -1,0 +1,37 @@
+"""`rakis` / `python -m rakis_py`: the command line (sim, serve, bench, analyze).
+
+Each subcommand lives in its own module; this file only dispatches, so `import rakis_py` stays
+light (the browser never imports the CLI)."""
+
+from __future__ import annotations
+
+import sys
+
+USAGE = """usage: rakis <command> [options]
+
+commands:
+  sim       run the network simulator (rakis sim --help)
+  serve     serve dist/ with local relays            (not built yet: see README, "Status")
+  bench     run the benchmark suite                  (not built yet: see bench/)
+  analyze   build the stability report from datasets (not built yet)
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        return 0 if argv else 2
+    cmd, rest = argv[0], argv[1:]
+    if cmd == "sim":
+        from rakis_py.sim.cli import main as sim_main
+        return sim_main(rest)
+    if cmd in ("serve", "bench", "analyze"):
+        print(f"rakis {cmd}: not implemented yet in this version (see README.md, Status)", file=sys.stderr)
+        return 2
+    print(f"rakis: unknown command {cmd!r}\n\n{USAGE}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
