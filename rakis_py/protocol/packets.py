@@ -577,7 +577,8 @@ def _parse_json(text: str, limits: PacketLimits) -> Any:
 def _check_tree(root: Any, limits: PacketLimits) -> None:
     """For already-parsed input: JSON types only, nesting depth, and an estimate of the
     serialised size that stops as soon as it passes the limit (so it is cheap on huge input).
-    The estimate ignores string escapes; nested containers are walked with an explicit stack."""
+    The estimate ignores string escapes and errs high for floats; nested containers are walked
+    with an explicit stack (no recursion)."""
     budget, max_depth = limits.max_packet_bytes, limits.max_depth
     size = 0
     stack = [(root, 1)]
@@ -597,22 +598,29 @@ def _check_tree(root: Any, limits: PacketLimits) -> None:
             raise _rejected(RejectCode.TOO_LARGE, f"more than {budget} bytes")
         for key, item in items:
             if is_dict:
-                if not isinstance(key, str):
+                if type(key) is not str and not isinstance(key, str):
                     raise _rejected(RejectCode.NOT_JSON, "object keys must be strings")
-                size += _str_size(key) + 1
+                if len(key) > budget:
+                    raise _rejected(RejectCode.TOO_LARGE, f"more than {budget} bytes")
+                size += len(key) + 4 if key.isascii() else _str_size(key) + 2
             t = type(item)
-            if t is str or isinstance(item, str):
-                size += _str_size(item)
-            elif item is None or t is bool:
-                size += 5
-            elif t is int or (isinstance(item, int) and not isinstance(item, bool)):
-                if not -10**21 < item < 10**21:
-                    raise _rejected(RejectCode.TOO_LARGE, "integer out of range")
-                size += 22
-            elif t is float or isinstance(item, float):
+            # exact types first (the common case), subclasses after
+            if t is float or (t is not bool and t is not int and isinstance(item, float)):
                 if not math.isfinite(item):
                     raise _rejected(RejectCode.NOT_JSON, "NaN/Infinity are not JSON")
-                size += 24
+                size += 24  # an upper bound of JS's float text
+            elif t is int or (t is not bool and isinstance(item, int)):
+                if not -10**21 < item < 10**21:
+                    raise _rejected(RejectCode.TOO_LARGE, "integer out of range")
+                size += 2 + (item.bit_length() * 77 >> 8)  # digits ~ bits * log10(2)
+            elif t is str or isinstance(item, str):
+                if len(item) > budget:  # before encoding a huge non-ASCII string
+                    raise _rejected(RejectCode.TOO_LARGE, f"more than {budget} bytes")
+                size += len(item) + 3 if item.isascii() else _str_size(item) + 1
+                if size > budget:
+                    raise _rejected(RejectCode.TOO_LARGE, f"more than {budget} bytes")
+            elif item is None or t is bool:
+                size += 6
             elif isinstance(item, (dict, list)):
                 stack.append((item, depth + 1))
             else:

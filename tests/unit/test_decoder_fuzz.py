@@ -8,6 +8,7 @@ re-serialisable for signature checking.
 
 from __future__ import annotations
 
+import copy
 import json
 
 from hypothesis import HealthCheck, given, settings
@@ -62,6 +63,9 @@ FINITE_JSON = st.recursive(
     max_leaves=25,
 )
 
+# TRICKY holds mutable values: mutations must work on copies, or examples would leak state.
+FRESH_JSON = JSON.map(copy.deepcopy)
+
 
 class Pairs(list):
     """An object written with possibly repeated keys (JSON allows it, dicts cannot hold it)."""
@@ -104,15 +108,15 @@ def mutated_envelopes(draw):
         if isinstance(target, dict):
             keys = list(target)
             if op == "add" or not keys:
-                target[draw(st.text(max_size=12) | st.sampled_from(["type", "embedding", "x"]))] = draw(JSON)
+                target[draw(st.text(max_size=12) | st.sampled_from(["type", "embedding", "x"]))] = draw(FRESH_JSON)
             elif op == "drop":
                 del target[draw(st.sampled_from(keys))]
             elif op == "replace":
-                target[draw(st.sampled_from(keys))] = draw(JSON)
+                target[draw(st.sampled_from(keys))] = draw(FRESH_JSON)
             elif op == "duplicate" and path:
                 key = draw(st.sampled_from(keys))
                 pairs = Pairs(target.items())
-                pairs.insert(draw(st.integers(0, len(pairs))), (key, draw(JSON)))
+                pairs.insert(draw(st.integers(0, len(pairs))), (key, draw(FRESH_JSON)))
                 at(env, path[:-1])[path[-1]] = pairs
                 dups = True
                 break  # Pairs is not a dict: stop mutating this draw
@@ -120,9 +124,9 @@ def mutated_envelopes(draw):
             if op == "drop" and target:
                 del target[draw(st.integers(0, len(target) - 1))]
             elif op == "add" or not target:
-                target.append(draw(JSON))
+                target.append(draw(FRESH_JSON))
             else:
-                target[draw(st.integers(0, len(target) - 1))] = draw(JSON)
+                target[draw(st.integers(0, len(target) - 1))] = draw(FRESH_JSON)
     return env, dups
 
 
