@@ -486,7 +486,7 @@ class Envelope:
 
     synthient_id: str
     signature: str
-    packet: Any          # one of the Packet models
+    packet: Packet       # the typed model (frozen)
     raw_packet: dict     # the inner packet as parsed (key order and typed-array objects kept)
 
     @property

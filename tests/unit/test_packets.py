@@ -345,3 +345,11 @@ def test_json_text_round_trips_through_the_stdlib_too():
     # pretty-printed JSON (whitespace) from a non-JS sender is accepted as well
     text = json.dumps(envelope(ALL["known_peers"]), indent=2)
     assert P.decode_envelope(text).packet.peer_list[0].synthient_id == SID_A
+
+
+def test_decoding_a_dict_does_not_modify_it():
+    env = envelope(copy.deepcopy(ALL["reveal"]))
+    before = copy.deepcopy(env)
+    decoded = P.decode_envelope(env)
+    assert env == before and decoded.raw_packet is env["packet"]
+    assert list(env["packet"]["embedding"]) == [str(i) for i in range(768)]
