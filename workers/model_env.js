@@ -7,6 +7,18 @@
 import { env } from "../vendor/transformers/transformers.min.js";
 
 const MODELS_URL = new URL("../models/", import.meta.url).href;
+// transformers.js 4.3.1 skips its "does tokenizer_config.json exist" probe when localModelPath is an
+// http(s) URL (and then loads no tokenizer): give it a path, which fetch() resolves against this
+// worker's own URL, so the site also works below a sub-path.
+const MODELS_PATH = relativeTo(self.location.href, MODELS_URL);
+
+function relativeTo(from, to) {
+  const a = new URL(from).pathname.split("/").slice(0, -1);
+  const b = new URL(to).pathname.split("/");
+  let i = 0;
+  while (i < a.length && i < b.length && a[i] === b[i]) i++;
+  return "../".repeat(a.length - i) + b.slice(i).join("/");
+}
 const ORT_URL = new URL("../vendor/onnxruntime/", import.meta.url).href;
 
 let manifestPromise = null;
@@ -30,7 +42,7 @@ export async function configure(model, dtype) {
   env.backends.onnx.wasm.wasmPaths = ORT_URL;
   env.allowLocalModels = !manifest.online;
   env.allowRemoteModels = !!manifest.online;
-  env.localModelPath = MODELS_URL;
+  env.localModelPath = MODELS_PATH;
   env.useBrowserCache = !!manifest.online;
   return {
     modelId: manifest.online ? entry.hub_id : entry.name,

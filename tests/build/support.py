@@ -28,11 +28,19 @@ class IsolatedHandler(SimpleHTTPRequestHandler):
         pass
 
 
+class QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        # Browsers drop connections they no longer need (a model fetch cancelled at page close).
+        pass
+
+
 @contextmanager
 def serve(directory: Path):
     """Yield the base URL of `directory` served on a free port of 127.0.0.1."""
     handler = functools.partial(IsolatedHandler, directory=str(directory))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = QuietServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
