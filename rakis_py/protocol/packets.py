@@ -211,6 +211,7 @@ class _Model(BaseModel):
         extra="ignore",            # forward compatibility; extras stay in Envelope.raw_packet
         alias_generator=_camel,
         hide_input_in_errors=True,  # error texts must not echo hostile input
+        protected_namespaces=(),    # `model_name` is a v1 field, not a pydantic attribute
     )
 
 
