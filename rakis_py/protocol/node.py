@@ -144,6 +144,7 @@ class Node:
         self.requests: dict[str, _Request] = {}
         self.quorums: dict[str, Quorum] = {}
         self.results: dict[str, dict] = {}           # inferenceId -> our result record
+        self.result_of: dict[str, str] = {}          # requestId -> inferenceId of our result
         self.embeddings: dict[str, dict] = {}        # inferenceId -> our embedding record
         self.consensus: dict[str, dict] = {}         # requestId -> our consensus record
         self.external: dict[tuple[str, str], dict] = {}
@@ -200,6 +201,7 @@ class Node:
                                                      Frame.from_security_frame(sf))
         for r in tables.get("inferenceResults", []):
             node.results[r["inferenceId"]] = r
+            node.result_of[r["requestId"]] = r["inferenceId"]
             if r.get("result", {}).get("success"):
                 node.total_tokens += int(r["result"].get("tokenCount", 0))
         for r in tables.get("inferenceEmbeddings", []):
@@ -403,6 +405,8 @@ class Node:
         """(Re-)arm the phase timers of a request from its state alone (also after a restart)."""
         rid, f, e = req.request_id, req.frame, req.ending_at
         q = self.quorums.get(rid)
+        last = f.final_at(e) if f.protocol == 2 else e + V1_REVEAL_TIMEOUT_MS + V1_CONSENSUS_WINDOW_MS
+        self._timer(f"forget:{rid}", last + self.config.forget_after_ms)
         if q is not None and q.status in FINAL_STATUSES:
             return
         if f.protocol == 1:
@@ -447,7 +451,7 @@ class Node:
                    for w in self.workers.values())
 
     def _done_locally(self, rid: str) -> bool:
-        return any(r["requestId"] == rid for r in self.results.values())
+        return rid in self.result_of
 
     def _schedule(self, now: int) -> None:
         """Start inferences on free LLM workers (latest deadline first, any accepted model)."""
@@ -509,6 +513,7 @@ class Node:
                   "startedAt": format_js_date(ev.started_at), "completedAt": format_js_date(ev.completed_at),
                   "result": {"success": True, "result": ev.output, "tokenCount": ev.token_count}}
         self.results[inference_id] = record
+        self.result_of[rid] = inference_id
         self._persist("inferenceResults", inference_id, record)
         if self.config.status_updates:
             secs = max(ev.completed_at - ev.started_at, 1) / 1000
@@ -534,6 +539,7 @@ class Node:
                   "startedAt": format_js_date(job.started_at), "completedAt": format_js_date(now),
                   "result": {"success": False, "error": ev.error[:1000]}}
         self.results[inference_id] = record
+        self.result_of[job.request_id] = inference_id
         self._persist("inferenceResults", inference_id, record)
         self._request_state(job.request_id, "inference_failed", now, error=ev.error[:200])
         self._schedule(now)
@@ -661,12 +667,8 @@ class Node:
                     self._v2_maybe_consensus(q, now, final=True)
                 else:
                     self._v2_fail(req, q, "missing_commits", now)
-            self._forget_later(req, now)
         elif kind == "forget":
             self._forget(rid)
-
-    def _forget_later(self, req: _Request, now: int) -> None:
-        self._timer(f"forget:{req.request_id}", now + self.config.forget_after_ms)
 
     def _forget(self, rid: str) -> None:
         """Drop a long-finished request from memory; its records stay in storage."""
@@ -675,7 +677,8 @@ class Node:
         self.consensus.pop(rid, None)
         for key in [k for k in self.external if k[0] == rid]:
             del self.external[key]
-        for iid in [i for i, r in self.results.items() if r["requestId"] == rid]:
+        iid = self.result_of.pop(rid, None)
+        if iid is not None:
             self.results.pop(iid, None)
             self.embeddings.pop(iid, None)
 
