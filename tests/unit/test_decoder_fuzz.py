@@ -22,6 +22,7 @@ from tests.unit._packet_samples import SID_A, envelope, v1_packets, v2_packets
 
 SAMPLES = {**v1_packets(), **v2_packets()}
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ_LIGHT = settings(FUZZ, max_examples=200)  # for the strategies that are slow to generate
 
 
 def outcome(data, limits=P.DEFAULT_LIMITS):
@@ -146,7 +147,7 @@ def test_arbitrary_json_values_as_text_and_as_objects(value):
     outcome(value)
 
 
-@FUZZ
+@FUZZ_LIGHT
 @given(
     sid=st.sampled_from([SID_A, SID_A.upper(), "x"]) | st.text(max_size=70),
     sig=st.sampled_from(["ab" * 64]) | st.text(max_size=130),
@@ -155,7 +156,9 @@ def test_arbitrary_json_values_as_text_and_as_objects(value):
         st.sampled_from(["status", "requestId", "inferenceId", "createdAt", "output", "bEmbedding",
                          "embedding", "quorum", "payload", "rejectReason", "peerList", "inferenceIds",
                          "verifiedBy", "identities", "timeoutMs"]) | st.text(max_size=10),
-        JSON, max_size=8),
+        st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=4)
+                     | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=10),
+        max_size=6),
 )
 def test_envelopes_of_known_types_with_arbitrary_fields(sid, sig, ptype, body):
     env = {"synthientId": sid, "signature": sig, "packet": {"type": ptype, **body}}
@@ -191,7 +194,7 @@ def test_byte_mutations_of_valid_wire_packets(name, data):
     outcome(bytes(wire))
 
 
-@FUZZ
+@FUZZ_LIGHT
 @given(FINITE_JSON, st.booleans())
 def test_text_and_object_inputs_agree(value, wrap):
     """The parsed-dict path and the JSON-text path decide the same way."""
