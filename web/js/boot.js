@@ -1,0 +1,211 @@
+// Entry point of the page. Starts loading Python and the models at once, asks for the identity
+// password meanwhile, then starts the node (restored from IndexedDB when it holds anything), wires
+// timers, transports and workers to it, and publishes window.rakis.
+//
+// window.rakis (automation hook for tests and power users):
+//   ready                   Promise, resolves when the node has booted (rejects on a fatal error)
+//   unlock(password, {overwrite})  same as the identity form; resolves to the synthientId
+//   status()                {synthientId, crypto, workers: [{workerId, kind, model, state, backend,
+//                            ...}], peers, channels, totalTokens, requests, timers, persisted}
+//   submit({prompt, quorum, agreement (%), timeMs, maxTokens, temperature, acceptedModels?,
+//           distance? (bits), protocol?})   -> Promise<requestId>
+//   request(requestId)      -> Promise<{status, committed, revealed, consensus, result, ...} | null>
+//   requests()              -> Promise<[request views]>
+//   workers.spawn(kind, model?) / workers.stop(workerId) / workers.follower()
+//   flushed()               -> Promise: every IndexedDB write so far is committed
+//
+// URL parameters (tests, phones): ?llm=<model>&embedding=<model> choose the worker models,
+// ?llmWorkers=N&embeddingWorkers=N how many to start (0 and 0 = follower mode).
+import { NodeBridge } from "./bridge.js";
+import { available as webcryptoEd25519, bridge as ed25519 } from "./ed25519.js";
+import { hasIdentity, unlockOrCreate } from "./identity.js";
+import { Store } from "./idb.js";
+import { Timers } from "./timers.js";
+import { LoopbackTransport, Transports } from "./transport.js";
+import { UI } from "./ui.js";
+import { WorkerPool } from "./workers.js";
+
+const PYODIDE_URL = new URL("../pyodide/", import.meta.url).href;
+const MANIFEST_URL = new URL("../models/manifest.json", import.meta.url).href;
+const PACKAGES = ["numpy", "pydantic", "rakis-py"];
+const params = new URLSearchParams(location.search);
+
+const ui = new UI();
+const timings = {};
+let bridge = null;
+let live = false;   // events go to the node only once it has booted and taken the early ones
+const early = [];   // events (workers, timers, packets) that arrive before that, in order
+
+function mark(name, t0) {
+  timings[name] = Math.round(performance.now() - t0);
+}
+
+async function loadManifest() {
+  const r = await fetch(MANIFEST_URL);
+  if (!r.ok) throw new Error(`models/manifest.json: HTTP ${r.status}`);
+  return r.json();
+}
+
+async function loadPython() {
+  const t0 = performance.now();
+  ui.progress("pyodide", "loading");
+  const { loadPyodide } = await import(`${PYODIDE_URL}pyodide.mjs`);
+  const py = await loadPyodide({ indexURL: PYODIDE_URL });
+  mark("pyodide", t0);
+  ui.progress("pyodide", "ready", `${timings.pyodide} ms`);
+  const t1 = performance.now();
+  ui.progress("rakis_py", "loading", PACKAGES.join(", "));
+  const errors = [];
+  // loadPackage resolves even when a package failed: compare what it says it loaded.
+  const loaded = await py.loadPackage(PACKAGES, {
+    messageCallback: (m) => ui.progress("rakis_py", "loading", m),
+    errorCallback: (m) => errors.push(m),
+  });
+  const names = new Set(loaded.map((p) => p.name.toLowerCase().replace(/_/g, "-")));
+  const missing = PACKAGES.filter((p) => !names.has(p));
+  if (missing.length) throw new Error(`Python packages failed to load: ${missing.join(", ")}. ${errors.join(" ")}`);
+  py.runPython("import rakis_py.browser.node_host");
+  mark("rakis_py", t1);
+  ui.progress("rakis_py", "ready", `${timings.rakis_py} ms`);
+  return py;
+}
+
+function workerPlan(manifest) {
+  const models = manifest.models ?? {};
+  const count = (name, d) => (params.has(name) ? Math.max(0, Number(params.get(name)) || 0) : d);
+  const saved = JSON.parse(localStorage.getItem("rakis.workers") ?? "null");
+  return {
+    llm: { model: params.get("llm") ?? models.llm?.name, n: count("llmWorkers", saved?.llm ?? 1) },
+    embedding: { model: params.get("embedding") ?? models.embedding?.name,
+                 n: count("embeddingWorkers", saved?.embedding ?? 1) },
+  };
+}
+
+function dispatch(event) {
+  if (live) return bridge.dispatch(event).catch((err) => ui.error("Node call failed", String(err?.stack ?? err)));
+  early.push(event);
+  return Promise.resolve([]);
+}
+
+async function main() {
+  const started = performance.now();
+  const pythonP = loadPython();
+  pythonP.catch(() => {});   // reported where it is awaited
+  let manifest = { models: {} };
+  try {
+    manifest = await loadManifest();
+  } catch (err) {
+    ui.error("Model manifest missing: the node runs without workers", err.message);
+  }
+  const plan = workerPlan(manifest);
+
+  const workers = new WorkerPool({
+    onEvent: dispatch,
+    onChange: () => ui.setWorkers(workers.list()),
+    log: (level, message) => ui.log(level, message),
+  });
+  const spawn = (kind, model) => {
+    const m = model ?? plan[kind].model;
+    if (!m) { ui.error(`No ${kind} model in models/manifest.json`); return null; }
+    return workers.spawn(kind, m);
+  };
+  for (const kind of ["llm", "embedding"]) for (let i = 0; i < plan[kind].n; i++) spawn(kind);
+  if (plan.llm.n + plan.embedding.n === 0) ui.log("info", "follower mode: no model workers");
+  ui.workerControls({
+    spawn: (kind) => spawn(kind),
+    stop: (id) => workers.stop(id),
+    follower: () => { workers.stopAll(); ui.log("info", "follower mode: all workers stopped"); },
+  });
+
+  // Identity: the form, or window.rakis.unlock(). Python keeps loading meanwhile.
+  let resolveIdentity;
+  const identityP = new Promise((r) => { resolveIdentity = r; });
+  const unlock = async (password, { overwrite = false } = {}) => {
+    const t0 = performance.now();
+    const id = await unlockOrCreate(password, { overwrite });
+    mark("identity", t0);
+    ui.unlocked(id.synthientId, id.created);
+    resolveIdentity(id);
+    return id.synthientId;
+  };
+  if (!(await webcryptoEd25519())) {
+    throw new Error("This browser's WebCrypto has no Ed25519 (needs Chromium 137+, Firefox 129+ or Safari 17+).");
+  }
+  ui.identityForm({ stored: hasIdentity(), onSubmit: (pw, overwrite) => unlock(pw, { overwrite }) });
+  window.rakis.unlock = unlock;
+
+  const [py, identity] = await Promise.all([pythonP, identityP]);
+  const t0 = performance.now();
+  ui.progress("node", "starting");
+  const store = await Store.open();
+  const tables = await store.loadAll();
+  const cryptoName = py.pyimport("rakis_py.browser.webcrypto").install(ed25519);
+  const seed = crypto.getRandomValues(new Uint32Array(2));
+  const options = { embeddingModel: manifest.models?.embedding?.name,
+                    embeddingModelHash: manifest.embeddingModelHash };
+  const hostModule = py.pyimport("rakis_py.browser.node_host");
+  const host = await hostModule.start.callPromising(
+    identity.privateKeyHex, JSON.stringify(options), JSON.stringify(tables), Date.now(),
+    seed[0] * 2 ** 21 + (seed[1] >>> 11), identity.synthientId, cryptoName);
+
+  const transports = new Transports();
+  const timers = new Timers((timerId) => dispatch({ type: "timer", timerId }));
+  bridge = new NodeBridge({ host, store, timers, transports, workers });
+  bridge.onEmit((kind, data) => ui.onEmit(kind, data));
+  bridge.onEmit(() => ui.setStatus(status()));
+  transports.add(new LoopbackTransport(),
+                 (envelope, channel, size) => dispatch({ type: "packet", data: envelope, channel, size }));
+  await bridge.boot();
+  for (const v of await bridge.requests()) ui.view(v);
+  live = true;
+  for (const e of early.splice(0)) dispatch(e);
+  mark("node", t0);
+  timings.total = Math.round(performance.now() - started);
+  ui.progress("node", "ready", `${Object.values(tables).reduce((n, t) => n + t.length, 0)} stored records, ` +
+              `crypto: ${cryptoName}`);
+  ui.requestForm((opts) => submit(opts));
+  ui.showNode();
+  ui.setStatus(status());
+}
+
+function status() {
+  const s = bridge?.status ?? {};
+  return {
+    ...s,
+    workers: bridge?.workers.list() ?? [],
+    peers: bridge?.transports.peers() ?? [],
+    channels: bridge?.transports.channels() ?? [],
+    timers: bridge?.timers.size ?? 0,
+    persisted: bridge?.counts.persisted ?? 0,
+    timings: { ...timings },
+  };
+}
+
+async function submit(opts) {
+  await window.rakis.ready;
+  if (!opts || typeof opts.prompt !== "string" || !opts.prompt.trim()) throw new Error("a prompt is needed");
+  const actions = await bridge.dispatch({ type: "submit", ...opts });
+  const error = actions.find((a) => a.type === "emit" && a.kind === "error");
+  if (error) throw new Error(error.data.message);
+  const submitted = actions.find((a) => a.type === "emit" && a.kind === "submitted");
+  if (!submitted) throw new Error("the node did not accept the request");
+  return submitted.data.requestId;
+}
+
+const ready = main();
+window.rakis = {
+  ready,
+  unlock: () => Promise.reject(new Error("the page is still starting")),
+  status,
+  submit,
+  request: async (requestId) => { await ready; const v = await bridge.requestView(requestId); ui.view(v); return v; },
+  requests: async () => { await ready; return bridge.requests(); },
+  workers: {
+    spawn: (kind, model) => bridge?.workers.spawn(kind, model),
+    stop: (id) => bridge?.workers.stop(id),
+    list: () => bridge?.workers.list() ?? [],
+  },
+  flushed: async () => { await ready; return bridge.flushed(); },
+};
+ready.then(() => document.body.dataset.ready = "true",
+           (err) => { document.body.dataset.ready = "failed"; ui.error("The node could not start", String(err?.stack ?? err)); });

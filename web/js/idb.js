@@ -1,0 +1,108 @@
+// IndexedDB key-value adapter over the node's tables (rakis_py/runtime/storage.py TABLES).
+//
+// Why direct IndexedDB and not `idb` from npm or Python FFI: the node needs four operations (open,
+// one read-write transaction per batch of Persist actions, getAll per table at start, clear). That is
+// ~100 lines of promise wrapping here; `idb` would add an npm part and a bundling step to the build
+// for the same four calls, and driving IDBRequest objects from Python would mean proxies and
+// callbacks crossing the FFI for every record. Python sees only JSON: the bridge hands this module the
+// persist actions of one `handle()` call, and hands Python the result of `loadAll()` once at start.
+//
+// Records are stored as plain objects under out-of-line string keys. The packets table keeps the
+// newest PACKET_CAP rows by receivedTime (like storage.py / v1's maxPacketDBSize).
+export const TABLES = ["packets", "peers", "inferenceRequests", "inferenceResults", "inferenceEmbeddings",
+                       "quorums", "consensusResults", "externalConsensusResults", "meta"];
+export const PACKET_CAP = 5000;
+const DB_VERSION = 1;
+
+function done(request) {
+  return new Promise((resolve, reject) => {
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error);
+  });
+}
+
+function finished(tx) {
+  return new Promise((resolve, reject) => {
+    tx.oncomplete = () => resolve();
+    tx.onerror = () => reject(tx.error);
+    tx.onabort = () => reject(tx.error ?? new Error("IndexedDB transaction aborted"));
+  });
+}
+
+export class Store {
+  constructor(db, { packetCap = PACKET_CAP } = {}) {
+    this.db = db;
+    this.packetCap = packetCap;
+    this.writes = 0;
+  }
+
+  static async open(name = "rakis-py", options = {}) {
+    const request = indexedDB.open(name, DB_VERSION);
+    request.onupgradeneeded = () => {
+      const db = request.result;
+      for (const table of TABLES) {
+        if (db.objectStoreNames.contains(table)) continue;
+        const store = db.createObjectStore(table);
+        if (table === "packets") store.createIndex("receivedTime", "receivedTime");
+      }
+    };
+    return new Store(await done(request), options);
+  }
+
+  // ops: [{table, key, record}] (record null = delete), applied in order in one transaction.
+  async applyBatch(ops) {
+    if (!ops.length) return;
+    const tables = [...new Set(ops.map((op) => op.table))];
+    for (const t of tables) if (!TABLES.includes(t)) throw new Error(`unknown table ${t}`);
+    const tx = this.db.transaction(tables, "readwrite");
+    const end = finished(tx);
+    for (const { table, key, record } of ops) {
+      const store = tx.objectStore(table);
+      if (record === null || record === undefined) store.delete(key);
+      else store.put(record, key);
+    }
+    if (tables.includes("packets") && this.packetCap) this.#prunePackets(tx.objectStore("packets"));
+    await end;
+    this.writes += ops.length;
+  }
+
+  // Delete the oldest packets (by receivedTime) beyond the cap, inside the batch's transaction.
+  #prunePackets(store) {
+    const count = store.count();
+    count.onsuccess = () => {
+      let excess = count.result - this.packetCap;
+      if (excess <= 0) return;
+      const cursor = store.index("receivedTime").openKeyCursor();
+      cursor.onsuccess = () => {
+        const c = cursor.result;
+        if (!c || excess <= 0) return;
+        store.delete(c.primaryKey);
+        excess -= 1;
+        c.continue();
+      };
+    };
+  }
+
+  async getAll(table) {
+    return done(this.db.transaction(table).objectStore(table).getAll());
+  }
+
+  async count(table) {
+    return done(this.db.transaction(table).objectStore(table).count());
+  }
+
+  // Every table as {table: [records]}: what Node.restore reads.
+  async loadAll() {
+    const tx = this.db.transaction(TABLES);
+    const out = {};
+    await Promise.all(TABLES.map(async (t) => { out[t] = await done(tx.objectStore(t).getAll()); }));
+    return out;
+  }
+
+  async clear() {
+    const tx = this.db.transaction(TABLES, "readwrite");
+    const end = finished(tx);
+    for (const t of TABLES) tx.objectStore(t).clear();
+    await end;
+  }
+}

@@ -1,0 +1,299 @@
+// The page's UI: boot progress and errors, the identity form, the request form, one timeline per
+// request, worker panel, stats, packets and logs. Plain DOM, no framework: the page is a handful of
+// lists that are redrawn from state at most once per animation frame.
+export const STEPS = ["requested", "inferring", "committed", "reveal", "consensus", "result"];
+
+// Node request states (Emit "request") -> timeline step reached.
+const STATE_STEP = {
+  requested: "requested", inferring: "inferring", inferred: "inferring", committed: "committed",
+  reveal_requested: "reveal", consensus: "consensus", done: "result",
+};
+// Quorum statuses of a restored request (request_view) -> step reached.
+const STATUS_STEP = {
+  awaiting_commitments: "requested", awaiting_reveal: "reveal", awaiting_consensus: "consensus",
+  verifying_consensus: "consensus", completed: "result",
+};
+const MAX_LOG = 300;
+const MAX_PACKETS = 200;
+
+const $ = (id) => document.getElementById(id);
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") node.className = v;
+    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else if (v !== undefined && v !== null && v !== false) node.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat()) if (c !== null && c !== undefined) node.append(c);
+  return node;
+}
+
+const short = (id) => (id ? `${id.slice(0, 8)}…` : "");
+const time = (t) => (t ? new Date(t).toLocaleTimeString() : "");
+
+export class UI {
+  constructor() {
+    this.requests = new Map();    // requestId -> {requestId, prompt, steps: {step: t}, failed, result, view}
+    this.logs = [];
+    this.packets = [];
+    this.stats = { packets: 0, rejected: 0, sent: 0 };
+    this.workers = [];
+    this.status = {};
+    this.dirty = new Set();
+    this.frame = 0;
+  }
+
+  // ------------------------------------------------------------ boot and identity
+
+  progress(step, state, detail = "") {
+    let row = document.querySelector(`#boot-steps [data-step="${step}"]`);
+    if (!row) {
+      row = el("li", { "data-step": step }, el("span", { class: "name" }, step), el("span", { class: "state" }),
+               el("span", { class: "detail" }));
+      $("boot-steps").append(row);
+    }
+    row.dataset.state = state;
+    row.querySelector(".state").textContent = state;
+    row.querySelector(".detail").textContent = detail;
+  }
+
+  error(message, detail = "") {
+    const box = $("errors");
+    box.hidden = false;
+    box.append(el("div", { class: "error" }, el("strong", {}, message), detail ? el("pre", {}, detail) : null));
+    this.log("error", detail ? `${message}: ${detail}` : message);
+  }
+
+  identityForm({ stored, onSubmit }) {
+    const form = $("identity-form");
+    $("identity-overwrite-row").hidden = !stored;
+    $("identity-submit").textContent = stored ? "Unlock" : "Create identity";
+    $("identity-hint").textContent = stored
+      ? "An identity is stored in this browser: enter its password."
+      : "No identity yet: choose a password to encrypt a new one.";
+    form.onsubmit = async (e) => {
+      e.preventDefault();
+      $("identity-message").textContent = "";
+      $("identity-submit").disabled = true;
+      try {
+        await onSubmit($("identity-password").value, $("identity-overwrite").checked);
+      } catch (err) {
+        $("identity-message").textContent = err.message;
+      } finally {
+        $("identity-submit").disabled = false;
+      }
+    };
+  }
+
+  identityMessage(text) {
+    $("identity-message").textContent = text;
+  }
+
+  unlocked(synthientId, created) {
+    $("identity").hidden = true;
+    $("node-id").textContent = synthientId;
+    this.log("info", `${created ? "created" : "unlocked"} identity ${synthientId}`);
+  }
+
+  showNode() {
+    $("node").hidden = false;
+  }
+
+  // ------------------------------------------------------------ request form
+
+  requestForm(onSubmit) {
+    $("request-form").onsubmit = async (e) => {
+      e.preventDefault();
+      const f = e.target.elements;
+      const opts = {
+        prompt: f.prompt.value,
+        acceptedModels: f.models.value.split(",").map((s) => s.trim()).filter(Boolean),
+        quorum: Number(f.quorum.value),
+        agreement: Number(f.agreement.value),
+        timeMs: Math.round(Number(f.time.value) * 1000),
+        maxTokens: Number(f.maxTokens.value),
+        temperature: Number(f.temperature.value),
+      };
+      if (f.distance.value !== "") opts.distance = Number(f.distance.value);
+      try {
+        const id = await onSubmit(opts);
+        this.log("info", `submitted request ${id}`);
+      } catch (err) {
+        this.error("Request not submitted", err.message);
+      }
+    };
+  }
+
+  workerControls({ spawn, stop, follower }) {
+    $("add-llm").onclick = () => spawn("llm");
+    $("add-embedding").onclick = () => spawn("embedding");
+    $("follower").onclick = () => follower();
+    this.stopWorker = stop;
+  }
+
+  // ------------------------------------------------------------ node events
+
+  onEmit(kind, data) {
+    switch (kind) {
+      case "request": this.#requestState(data); break;
+      case "consensus":
+        this.#req(data.requestId).consensus = data;
+        if (data.success) this.#req(data.requestId).steps.consensus ??= data.t;
+        break;
+      case "submitted": this.#req(data.requestId).mine = true; break;
+      case "packet":
+        this.stats.packets += 1;
+        this.#packet({ ...data, dir: "in" });
+        break;
+      case "sent":
+        this.stats.sent += 1;
+        this.#packet({ ...data, dir: "out", outcome: "sent" });
+        break;
+      case "rejected":
+        this.stats.rejected += 1;
+        this.#packet({ ...data, dir: "in", outcome: `rejected: ${data.code}` });
+        this.log("warn", `rejected ${data.type ?? "packet"} from ${short(data.synthientId)}: ${data.code} ${data.detail ?? ""}`);
+        break;
+      case "worker": break;   // the pool redraws the panel
+      case "log": this.log(data.level ?? "info", data.message ?? JSON.stringify(data)); break;
+      case "error": this.error(`Node error (${data.where})`, [data.message, data.detail].filter(Boolean).join("\n")); break;
+      default: this.log("debug", `${kind} ${JSON.stringify(data).slice(0, 200)}`);
+    }
+    this.#touch(kind === "packet" || kind === "sent" || kind === "rejected" ? "packets" : "requests");
+  }
+
+  // A request as the node reports it (request_view): restored requests and final results.
+  view(v) {
+    if (!v) return;
+    const r = this.#req(v.requestId);
+    r.view = v;
+    r.prompt ??= v.prompt;
+    const step = STATUS_STEP[v.status];
+    if (step) for (const s of STEPS.slice(0, STEPS.indexOf(step) + 1)) r.steps[s] ??= 0;
+    if (v.status === "failed") r.failed = v.failure ?? "failed";
+    if (v.result) r.result = v.result;
+    this.#touch("requests");
+  }
+
+  #req(requestId) {
+    let r = this.requests.get(requestId);
+    if (!r) {
+      r = { requestId, steps: {}, failed: null, result: null, view: null, prompt: null };
+      this.requests.set(requestId, r);
+    }
+    return r;
+  }
+
+  #requestState(d) {
+    const r = this.#req(d.requestId);
+    if (d.prompt) r.prompt = d.prompt;
+    const step = STATE_STEP[d.state];
+    if (step) r.steps[step] ??= d.t;
+    if (d.state === "failed" || d.state === "inference_failed" || d.state === "too_late_to_commit") {
+      r.failed = d.reason ?? d.error ?? d.state;
+    }
+    this.log("info", `request ${d.requestId}: ${d.state}${d.reason ? ` (${d.reason})` : ""}`);
+  }
+
+  #packet(p) {
+    this.packets.unshift(p);
+    if (this.packets.length > MAX_PACKETS) this.packets.pop();
+  }
+
+  log(level, message) {
+    this.logs.unshift({ t: Date.now(), level, message });
+    if (this.logs.length > MAX_LOG) this.logs.pop();
+    if (level === "error") console.error(message);
+    this.#touch("logs");
+  }
+
+  setWorkers(list) {
+    this.workers = list;
+    this.#touch("workers");
+  }
+
+  setStatus(status) {
+    this.status = status;
+    this.#touch("stats");
+  }
+
+  // ------------------------------------------------------------ drawing
+
+  #touch(part) {
+    this.dirty.add(part);
+    if (!this.frame) this.frame = requestAnimationFrame(() => this.#draw());
+  }
+
+  #draw() {
+    this.frame = 0;
+    const parts = this.dirty;
+    this.dirty = new Set();
+    if (parts.has("requests")) this.#drawRequests();
+    if (parts.has("workers")) this.#drawWorkers();
+    if (parts.has("packets")) this.#drawPackets();
+    if (parts.has("logs")) this.#drawLogs();
+    this.#drawStats();
+  }
+
+  #drawRequests() {
+    const items = [...this.requests.values()].reverse().map((r) => {
+      const reached = STEPS.filter((s) => s in r.steps);
+      const last = reached.at(-1);
+      const timeline = el("ol", { class: "timeline" }, STEPS.map((s) => el("li", {
+        class: s in r.steps ? (s === last && r.failed ? "failed" : "done") : (r.failed ? "skipped" : ""),
+        title: r.steps[s] ? time(r.steps[s]) : "",
+      }, s)));
+      const output = r.result?.validSingleInference?.output ?? r.consensus?.output;
+      return el("li", { class: "request", "data-request-id": r.requestId },
+        el("div", { class: "request-head" }, el("code", {}, r.requestId), r.mine ? el("span", { class: "tag" }, "mine") : null,
+           el("span", { class: "prompt" }, r.prompt ?? "")),
+        timeline,
+        r.failed ? el("div", { class: "failure" }, `failed: ${r.failed}`) : null,
+        output != null ? el("div", { class: "result" }, el("strong", {}, "result: "), output) : null);
+    });
+    $("requests").replaceChildren(...items);
+  }
+
+  #drawWorkers() {
+    const rows = this.workers.map((w) => {
+      const files = Object.values(w.progress ?? {});
+      const loading = files.length ? `${Math.round(files.reduce((a, b) => a + b, 0) / files.length)}%` : "";
+      const perf = w.kind === "llm"
+        ? (w.tokensPerSecond ? `${w.tokensPerSecond.toFixed(1)} tok/s` : "")
+        : (w.msPerJob ? `${w.msPerJob.toFixed(0)} ms/job` : "");
+      return el("tr", { "data-worker-id": w.workerId, "data-state": w.state },
+        el("td", {}, w.kind), el("td", {}, w.model),
+        el("td", { class: "state" }, w.state === "loading" ? `loading ${loading}` : w.state + (w.busy ? " (busy)" : "")),
+        el("td", {}, w.backend === "wasm" ? "wasm (no WebGPU)" : w.backend),
+        el("td", {}, perf), el("td", { class: "error" }, w.error),
+        el("td", {}, el("button", { type: "button", onclick: () => this.stopWorker?.(w.workerId) }, "stop")));
+    });
+    $("workers").replaceChildren(...rows);
+    $("no-workers").hidden = this.workers.length > 0;
+  }
+
+  #drawPackets() {
+    $("packets").replaceChildren(...this.packets.map((p) => el("tr", { class: p.dir },
+      el("td", {}, time(p.t)), el("td", {}, p.dir), el("td", {}, p.type ?? ""),
+      el("td", {}, short(p.synthientId)), el("td", {}, p.channel ?? ""),
+      el("td", {}, p.requestId ?? ""), el("td", {}, p.outcome ?? ""), el("td", {}, p.size ?? ""))));
+  }
+
+  #drawLogs() {
+    $("logs").replaceChildren(...this.logs.map((l) => el("li", { class: l.level },
+      `${time(l.t)} ${l.level} ${l.message}`)));
+  }
+
+  #drawStats() {
+    const s = this.status;
+    const ready = this.workers.filter((w) => w.state === "ready").length;
+    const tps = this.workers.filter((w) => w.tokensPerSecond).map((w) => w.tokensPerSecond.toFixed(1));
+    $("stats").replaceChildren(...Object.entries({
+      tokens: s.totalTokens ?? 0, workers: `${ready}/${this.workers.length} ready`, "tokens/s": tps.join(", ") || "–",
+      peers: s.peers ?? 0, channels: (s.channels ?? []).join(", "), requests: this.requests.size,
+      "packets in": this.stats.packets, "packets out": this.stats.sent, rejected: this.stats.rejected,
+      timers: s.timers ?? 0, stored: s.persisted ?? 0, crypto: s.crypto ?? "",
+    }).map(([k, v]) => el("div", {}, el("dt", {}, k), el("dd", {}, String(v)))));
+  }
+}

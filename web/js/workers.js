@@ -1,0 +1,168 @@
+// The model workers (workers/llm_worker.js, workers/embedding_worker.js; their message protocol is
+// documented at their top). This module spawns and stops them, posts the node's RunInference /
+// RunEmbedding actions to them, and turns their messages into node events:
+//   loaded            -> {type: "worker", state: "ready", backend}
+//   error (no jobId)  -> {type: "worker", state: "failed", detail}   (the node runs on as a follower)
+//   result            -> {type: "inferenceFinished", ...}
+//   embeddings        -> {type: "embeddingFinished", jobId, bits: [[0..255]]}
+//   error (jobId)     -> {type: "inferenceFailed" | "embeddingFailed", jobId, error}
+// and keeps per-worker figures for the worker panel (loading progress, tokens/s, ms per embedding).
+const SCRIPTS = {
+  llm: new URL("../workers/llm_worker.js", import.meta.url),
+  embedding: new URL("../workers/embedding_worker.js", import.meta.url),
+};
+const LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+
+function suffix(n = 6) {
+  const r = crypto.getRandomValues(new Uint8Array(n));
+  return Array.from(r, (b) => LETTERS[b % LETTERS.length]).join("");
+}
+
+export class WorkerPool {
+  // onEvent(event): a node event; onChange(): the panel should redraw.
+  constructor({ onEvent, onChange = () => {}, log = () => {} }) {
+    this.onEvent = onEvent;
+    this.onChange = onChange;
+    this.log = log;
+    this.workers = new Map();
+  }
+
+  spawn(kind, model) {
+    if (!SCRIPTS[kind]) throw new Error(`unknown worker kind ${kind}`);
+    const workerId = `${kind}-${model}-${suffix()}`;
+    const info = { workerId, kind, model, state: "loading", backend: "", progress: {}, error: "",
+                   jobs: 0, tokens: 0, busyMs: 0, live: null, startedAt: performance.now(), loadMs: null };
+    let worker;
+    try {
+      worker = new Worker(SCRIPTS[kind], { type: "module" });
+    } catch (err) {
+      info.state = "failed";
+      info.error = String(err?.message ?? err);
+    }
+    info.worker = worker;
+    info.running = new Map();     // jobId -> {startedAt (epoch ms), t0 (perf ms)}
+    this.workers.set(workerId, info);
+    this.#event(info);
+    if (!worker) return workerId;
+    worker.onmessage = ({ data }) => this.#message(info, data);
+    worker.onerror = (e) => {
+      e.preventDefault?.();
+      this.#failed(info, e.message || "the worker script failed to load");
+    };
+    worker.postMessage({ type: "load", model });
+    return workerId;
+  }
+
+  stop(workerId) {
+    const info = this.workers.get(workerId);
+    if (!info) return;
+    info.worker?.terminate();
+    this.workers.delete(workerId);
+    this.onEvent({ type: "worker", workerId, kind: info.kind, model: info.model, state: "gone",
+                   backend: info.backend });
+    this.onChange();
+  }
+
+  stopAll() {
+    for (const id of [...this.workers.keys()]) this.stop(id);
+  }
+
+  // A RunInference / RunEmbedding action (codec.py shapes).
+  run(action) {
+    const info = this.workers.get(action.workerId);
+    const failType = action.type === "runInference" ? "inferenceFailed" : "embeddingFailed";
+    if (!info || info.state !== "ready") {
+      this.onEvent({ type: failType, jobId: action.jobId, error: `worker ${action.workerId} is not ready` });
+      return;
+    }
+    info.running.set(action.jobId, { startedAt: Date.now(), t0: performance.now() });
+    if (action.type === "runInference") {
+      info.worker.postMessage({ type: "generate", jobId: action.jobId, prompt: action.prompt,
+                                maxTokens: action.maxTokens, temperature: action.temperature });
+    } else {
+      info.worker.postMessage({ type: "embed", jobId: action.jobId, texts: action.texts });
+    }
+    this.onChange();
+  }
+
+  list() {
+    return [...this.workers.values()].map(({ worker, running, ...rest }) => ({
+      ...rest, busy: running.size > 0,
+      tokensPerSecond: rest.busyMs && rest.kind === "llm" ? rest.tokens / (rest.busyMs / 1000) : null,
+      msPerJob: rest.jobs ? rest.busyMs / rest.jobs : null,
+    }));
+  }
+
+  #event(info, detail = "") {
+    this.onEvent({ type: "worker", workerId: info.workerId, kind: info.kind, model: info.model,
+                   state: info.state, backend: info.backend, detail });
+    this.onChange();
+  }
+
+  #failed(info, message) {
+    if (info.state === "failed") return;
+    info.state = "failed";
+    info.error = message;
+    this.log("error", `${info.workerId}: ${message}`);
+    for (const jobId of info.running.keys()) this.#jobFailed(info, jobId, message);
+    info.running.clear();
+    this.#event(info, message);
+  }
+
+  #jobFailed(info, jobId, error) {
+    this.onEvent({ type: info.kind === "llm" ? "inferenceFailed" : "embeddingFailed", jobId, error });
+  }
+
+  #finish(info, jobId) {
+    const job = info.running.get(jobId);
+    info.running.delete(jobId);
+    if (job) info.busyMs += performance.now() - job.t0;
+    info.jobs += 1;
+    info.live = null;
+    return job ?? { startedAt: Date.now(), t0: performance.now() };
+  }
+
+  #message(info, data) {
+    switch (data.type) {
+      case "progress":
+        if (data.jobId) info.live = { jobId: data.jobId, tokens: data.tokens };
+        else if (data.file) info.progress[data.file] = data.progress ?? (data.status === "done" ? 100 : 0);
+        this.onChange();
+        break;
+      case "loaded":
+        info.state = "ready";
+        info.backend = data.backend;
+        info.loadMs = data.ms;
+        this.log("info", `${info.workerId} ready on ${data.backend}` +
+                 (data.backend === "wasm" ? " (no WebGPU adapter: WASM fallback)" : ""));
+        this.#event(info);
+        break;
+      case "result": {
+        const job = this.#finish(info, data.jobId);
+        info.tokens += data.tokenCount;
+        this.onEvent({ type: "inferenceFinished", jobId: data.jobId, output: data.output,
+                       tokenCount: data.tokenCount, startedAt: job.startedAt, completedAt: Date.now() });
+        this.onChange();
+        break;
+      }
+      case "embeddings":
+        this.#finish(info, data.jobId);
+        this.onEvent({ type: "embeddingFinished", jobId: data.jobId,
+                       bits: data.bits.map((b) => Array.from(b)) });
+        this.onChange();
+        break;
+      case "error":
+        if (data.jobId) {
+          this.#finish(info, data.jobId);
+          this.log("warn", `${info.workerId} job ${data.jobId}: ${data.message}`);
+          this.#jobFailed(info, data.jobId, data.message);
+          this.onChange();
+        } else {
+          this.#failed(info, data.message);
+        }
+        break;
+      default:
+        this.log("warn", `${info.workerId}: unknown message ${data.type}`);
+    }
+  }
+}
