@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+from array import array
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -12,6 +15,7 @@ from rakis_py.protocol.canonical import js_stringify
 from rakis_py.protocol.consensus import CommitEntry
 from rakis_py.protocol.errors import PacketRejected
 from rakis_py.protocol.identity import Identity, verify_packet
+from tests.unit import jsnode
 from tests.unit._packet_samples import (
     CREATED, HASH_1, HASH_2, MODEL, NOMIC, SID_A, SID_B, bembedding_96, embedding_768,
     v1_packets, v2_packets,
@@ -199,3 +203,31 @@ def test_any_valid_reveal_request_round_trips(rid, entries, timeout, rank):
     r = P.decode_packet(p)
     assert [(q.inference_id, q.synthient_id, q.b_embedding_hash) for q in r.quorum] == entries
     assert (r.timeout_ms, r.rank) == (timeout, rank)
+
+
+# --- against JavaScript itself -------------------------------------------------------------
+
+@pytest.mark.skipif(jsnode.NODE is None, reason="node is not on PATH: cannot compare with JavaScript")
+def test_v1_reveal_matches_what_javascript_builds_and_verifies():
+    rng = random.Random(5)
+    emb = [rng.gauss(0, 0.05) for _ in range(768)] + [0.000032, 1e-7, -0.0, 3.0]  # raw doubles
+    bemb = bytes(rng.randrange(256) for _ in range(96))
+    output = "line\n\t“quoted” \u2028 🍂 \x01"
+    fields = [CREATED, SID_B, "AbCdEfGhIj", "AbCdEfGhIj.xYzAbC", output]
+    ours = B.inference_reveal(SID_B, "AbCdEfGhIj", "AbCdEfGhIj.xYzAbC", output, bemb, emb, CREATED,
+                              v1_typed_arrays=True)
+    # v1 builds the reveal at inferencedb.ts:435-444 with typed arrays; a v1 verifier re-stringifies
+    # whatever it parsed.
+    js = jsnode.run_node(r"""
+      const [createdAt, requestedSynthientId, requestId, inferenceId, output] = input.fields;
+      const packet = {createdAt, type: "inferenceReveal", requestedSynthientId, requestId, inferenceId,
+                      output, embedding: new Float32Array(input.emb), bEmbedding: new Uint8Array(input.bemb)};
+      console.log(utf8hex(JSON.stringify(packet)));
+      console.log(utf8hex(JSON.stringify(JSON.parse(input.ours))));
+    """, {"fields": fields, "emb": emb, "bemb": list(bemb), "ours": js_stringify(ours)})
+    js_built, js_reparsed = (bytes.fromhex(h).decode() for h in js.split("\n")[:2])
+    assert js_stringify(ours) == js_built
+    assert js_reparsed == js_built  # what a v1 node verifies our signature against
+    decoded = P.decode_envelope(('{"synthientId":"%s","signature":"%s","packet":%s}' % (SID_B, "ab" * 64, js_built)).encode())
+    assert decoded.packet.b_embedding == bemb
+    assert decoded.packet.embedding == tuple(array("f", emb).tolist())
