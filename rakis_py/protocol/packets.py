@@ -1,8 +1,9 @@
 """Packet schemas (spec §4 plus the v2 additions of docs/core-api.md) and the untrusted-input decoder.
 
 Everything a peer sends passes through `decode_envelope` first. It checks, cheapest first: total
-size, nesting depth, JSON syntax, the envelope shape, the packet `type`, then the packet's schema
-(with per-field size limits from `PacketLimits`). It raises `PacketRejected` and nothing else.
+size, nesting depth and JSON syntax (`untrusted_json`), the envelope shape, the packet `type`,
+then the packet's schema (with per-field size limits from `PacketLimits`). It raises
+`PacketRejected` and nothing else.
 
 Models are frozen, use snake_case attributes with the wire's camelCase names as aliases, and
 ignore unknown fields: a newer node's optional fields must not make us drop its packet. Ignored
@@ -11,7 +12,6 @@ fields are still part of `Envelope.raw_packet`, which is what the signature is c
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass
@@ -35,6 +35,7 @@ from pydantic_core import PydanticCustomError
 
 from .canonical import js_stringify
 from .errors import PacketRejected, RejectCode
+from .untrusted_json import check_json_tree, load_json
 
 __all__ = [
     "PacketLimits", "DEFAULT_LIMITS", "Envelope", "Packet", "PACKET_TYPES", "PEER_STATUSES",
@@ -497,143 +498,12 @@ class Envelope:
 
 # --- decoder ------------------------------------------------------------------------------
 
-class _Reject(Exception):
-    """Internal: raised from json hooks, turned into PacketRejected."""
-
-    def __init__(self, code: RejectCode, detail: str) -> None:
-        self.code, self.detail = code, detail
-
-
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _HEX128 = re.compile(r"[0-9a-f]{128}")
-# A JSON string; the closing quote is optional so an unterminated string consumes the rest in
-# one pass (a required quote would make re.sub retry from every later '"': quadratic time).
-_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?', re.DOTALL)
-_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
-# JS never prints an integer with more than 21 digits (1e21 and up use exponent notation);
-# longer literals are refused before int() (quadratic in the digit count) sees them.
-_MAX_INT_DIGITS = 21
 
 
 def _rejected(code: RejectCode, detail: str) -> PacketRejected:
     return PacketRejected(code, detail[:200])
-
-
-def _too_deep(text: str, max_depth: int) -> bool:
-    """Whether JSON text nests deeper than max_depth, decided without recursion."""
-    if text.count("[") + text.count("{") <= max_depth:
-        return False  # the common case: fewer brackets than the limit (strings included)
-    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
-    depth = 0
-    for ch in brackets:
-        if ch == "[" or ch == "{":
-            depth += 1
-            if depth > max_depth:
-                return True
-        else:
-            depth -= 1
-    return False
-
-
-def _no_duplicate_keys(pairs: list) -> dict:
-    obj = dict(pairs)
-    if len(obj) != len(pairs):
-        seen: set = set()
-        dup = next(k for k, _ in pairs if k in seen or seen.add(k))
-        # JS keeps the last value at the first key's position; rather than guess, refuse.
-        raise _Reject(RejectCode.NOT_JSON, f"duplicate key {dup[:40]!r}")
-    return obj
-
-
-def _reject_constant(name: str) -> Any:
-    raise _Reject(RejectCode.NOT_JSON, f"{name} is not JSON")
-
-
-def _bounded_int(literal: str) -> int:
-    if len(literal) - literal.startswith("-") > _MAX_INT_DIGITS:
-        raise _Reject(RejectCode.TOO_LARGE, f"integer literal longer than {_MAX_INT_DIGITS} digits")
-    return int(literal)
-
-
-def _parse_json(text: str, limits: PacketLimits) -> Any:
-    if _too_deep(text, limits.max_depth):
-        raise _rejected(RejectCode.TOO_DEEP, f"nesting deeper than {limits.max_depth}")
-    try:
-        return json.loads(
-            text,
-            object_pairs_hook=_no_duplicate_keys,
-            parse_constant=_reject_constant,
-            parse_int=_bounded_int,
-        )
-    except _Reject as r:
-        raise _rejected(r.code, r.detail) from None
-    except json.JSONDecodeError as e:
-        raise _rejected(RejectCode.NOT_JSON, f"{e.msg} at offset {e.pos}") from None
-    except RecursionError:  # not reachable after the depth check; kept as a backstop
-        raise _rejected(RejectCode.TOO_DEEP, "nesting too deep for the parser") from None
-    except ValueError as e:
-        raise _rejected(RejectCode.NOT_JSON, str(e)) from None
-
-
-def _check_tree(root: Any, limits: PacketLimits) -> None:
-    """For already-parsed input: JSON types only, nesting depth, and an estimate of the
-    serialised size that stops as soon as it passes the limit (so it is cheap on huge input).
-    The estimate ignores string escapes and errs high for floats; nested containers are walked
-    with an explicit stack (no recursion)."""
-    budget, max_depth = limits.max_packet_bytes, limits.max_depth
-    size = 0
-    stack = [(root, 1)]
-    while stack:
-        value, depth = stack.pop()
-        is_dict = isinstance(value, dict)
-        if is_dict:
-            items = value.items()
-        elif isinstance(value, list):
-            items = enumerate(value)
-        else:
-            raise _rejected(RejectCode.NOT_JSON, f"{type(value).__name__} is not a JSON container")
-        if depth > max_depth:
-            raise _rejected(RejectCode.TOO_DEEP, f"nesting deeper than {max_depth}")
-        size += 1 + len(value)  # brackets and separators
-        if size > budget:
-            raise _rejected(RejectCode.TOO_LARGE, f"more than {budget} bytes")
-        for key, item in items:
-            if is_dict:
-                if type(key) is not str and not isinstance(key, str):
-                    raise _rejected(RejectCode.NOT_JSON, "object keys must be strings")
-                if len(key) > budget:
-                    raise _rejected(RejectCode.TOO_LARGE, f"more than {budget} bytes")
-                size += len(key) + 4 if key.isascii() else _str_size(key) + 2
-            t = type(item)
-            # exact types first (the common case), subclasses after
-            if t is float or (t is not bool and t is not int and isinstance(item, float)):
-                if not math.isfinite(item):
-                    raise _rejected(RejectCode.NOT_JSON, "NaN/Infinity are not JSON")
-                size += 24  # an upper bound of JS's float text
-            elif t is int or (t is not bool and isinstance(item, int)):
-                if not -10**21 < item < 10**21:
-                    raise _rejected(RejectCode.TOO_LARGE, "integer out of range")
-                size += 2 + (item.bit_length() * 77 >> 8)  # digits ~ bits * log10(2)
-            elif t is str or isinstance(item, str):
-                if len(item) > budget:  # before encoding a huge non-ASCII string
-                    raise _rejected(RejectCode.TOO_LARGE, f"more than {budget} bytes")
-                size += len(item) + 3 if item.isascii() else _str_size(item) + 1
-                if size > budget:
-                    raise _rejected(RejectCode.TOO_LARGE, f"more than {budget} bytes")
-            elif item is None or t is bool:
-                size += 6
-            elif isinstance(item, (dict, list)):
-                stack.append((item, depth + 1))
-            else:
-                raise _rejected(RejectCode.NOT_JSON, f"{t.__name__} is not a JSON value")
-        if size > budget:
-            raise _rejected(RejectCode.TOO_LARGE, f"more than {budget} bytes")
-
-
-def _str_size(s: str) -> int:
-    if s.isascii():
-        return len(s) + 2
-    return len(s.encode("utf-8", "surrogatepass")) + 2
 
 
 def _schema_rejection(err: ValidationError) -> PacketRejected:
@@ -660,24 +530,10 @@ def _validate_packet(packet: dict, limits: PacketLimits) -> Any:
 
 def _load(data: Any, limits: PacketLimits) -> Any:
     """Raw input to parsed JSON, with size and depth checked before any deep work."""
-    if isinstance(data, (bytes, bytearray, memoryview)):
-        if memoryview(data).nbytes > limits.max_packet_bytes:
-            raise _rejected(RejectCode.TOO_LARGE, f"more than {limits.max_packet_bytes} bytes")
-        try:
-            text = bytes(data).decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise _rejected(RejectCode.NOT_JSON, f"not UTF-8 at offset {e.start}") from None
-        return _parse_json(text, limits)
-    if isinstance(data, str):
-        # characters <= UTF-8 bytes: the cheap test first
-        if len(data) > limits.max_packet_bytes or (
-            not data.isascii()
-            and len(data.encode("utf-8", "surrogatepass")) > limits.max_packet_bytes
-        ):
-            raise _rejected(RejectCode.TOO_LARGE, f"more than {limits.max_packet_bytes} bytes")
-        return _parse_json(data, limits)
+    if isinstance(data, (bytes, bytearray, memoryview, str)):
+        return load_json(data, limits.max_packet_bytes, limits.max_depth)
     if isinstance(data, dict):
-        _check_tree(data, limits)
+        check_json_tree(data, limits.max_packet_bytes, limits.max_depth)
         return data
     if data is None or isinstance(data, (list, bool, int, float)):
         # JSON parsed by the transport, but not an object
@@ -722,7 +578,7 @@ def decode_packet(packet: Any, limits: PacketLimits = DEFAULT_LIMITS) -> Any:
     try:
         if not isinstance(packet, dict):
             raise _rejected(RejectCode.BAD_SCHEMA, "packet must be a JSON object")
-        _check_tree(packet, limits)
+        check_json_tree(packet, limits.max_packet_bytes, limits.max_depth)
         return _validate_packet(packet, limits)
     except PacketRejected:
         raise

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import time
 
 import pytest
 
@@ -353,3 +354,15 @@ def test_decoding_a_dict_does_not_modify_it():
     decoded = P.decode_envelope(env)
     assert env == before and decoded.raw_packet is env["packet"]
     assert list(env["packet"]["embedding"]) == [str(i) for i in range(768)]
+
+
+@pytest.mark.parametrize("text", [
+    "[" * 20 + '"' + '\\"' * 120_000,          # unterminated string full of escaped quotes
+    '{"a":' * 17 + '"' * 200_000,                 # many empty strings after a deep prefix
+    "[" * 17 + "1," * 120_000,
+], ids=["escaped-quotes", "many-strings", "long-array"])
+def test_pathological_text_is_rejected_in_linear_time(text):
+    t0 = time.perf_counter()
+    err = rejected(text)
+    assert time.perf_counter() - t0 < 2.0  # quadratic scanning would take minutes
+    assert err.code in (RejectCode.TOO_DEEP, RejectCode.NOT_JSON)
