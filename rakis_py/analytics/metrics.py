@@ -195,7 +195,7 @@ def commits_reveals(a: Dataset, b: Optional[Dataset] = None, load_window_ms: int
     ca, ra = per_request(a, "commit"), per_request(a, "reveal")
     cb, rb = (per_request(b, "commit"), per_request(b, "reveal")) if b is not None else ({}, {})
     for rid, t0 in sorted(seen.items(), key=lambda kv: kv[1]):
-        lo = np.searchsorted(times, t0 - load_window_ms, side="left")
+        lo = np.searchsorted(times, t0 - load_window_ms, side="right")
         hi = np.searchsorted(times, t0, side="right")
         row = {"requestId": rid, "t": t0, "load": int(hi - lo),
                "commits_a": ca.get(rid, 0), "reveals_a": ra.get(rid, 0)}

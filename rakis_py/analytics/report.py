@@ -108,7 +108,7 @@ def _draw_commits(fig, d, _ds) -> None:
         ax.bar(x, [r["reveals_a"] for r in rows], color=PALETTE[1], alpha=0.6, label="reveals seen")
         ax.set_ylabel("per request")
     ax2 = ax.twinx()
-    ax2.plot(x, [r["load"] for r in rows], color=PALETTE[3], lw=1, label="requests in the last minute")
+    ax2.plot(x, [r["load"] for r in rows], color=PALETTE[3], lw=1, label="requests in the minute before")
     ax2.set_ylabel("network load (requests/min)", color=PALETTE[3])
     ax.set_xlabel("requests in order of first sight")
     ax.legend(loc="upper left", fontsize=8)
