@@ -1,0 +1,75 @@
+"""Fixtures of the browser tests: the built page (dist/, or $RAKIS_DIST) served on 127.0.0.1 with
+COOP/COEP, and Debian's chromium through Playwright. Everything SKIPS, with the reason, when dist,
+the web page in it, chromium or playwright is missing, so the CPython suite stays green without them."""
+import os
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.build.support import CHROMIUM_ARGS, chromium_path, serve
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "browser: the browser node page in headless chromium (needs a built dist/)")
+
+
+def _dist_problem(dist: Path) -> str | None:
+    if not (dist / "index.html").exists():
+        return f"no built site at {dist} (run `python build.py`)"
+    if not (dist / "js" / "boot.js").exists():
+        return f"{dist} was built without web/ (placeholder page); rebuild it"
+    wheels = sorted((dist / "pyodide").glob("rakis_py-*.whl"))
+    if not wheels:
+        return f"{dist}/pyodide has no rakis_py wheel"
+    with zipfile.ZipFile(wheels[-1]) as zf:
+        if "rakis_py/browser/node_host.py" not in zf.namelist():
+            return f"{wheels[-1].name} predates rakis_py/browser; rebuild dist"
+    return None
+
+
+@pytest.fixture(scope="session")
+def node_dist() -> Path:
+    dist = Path(os.environ.get("RAKIS_DIST", ROOT / "dist"))
+    problem = _dist_problem(dist)
+    if problem:
+        pytest.skip(problem)
+    return dist
+
+
+@pytest.fixture(scope="session")
+def node_url(node_dist):
+    with serve(node_dist) as url:
+        yield url + "index.html"
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed")
+    path = chromium_path()
+    if path is None:
+        pytest.skip("chromium not installed (apt-get install -y chromium)")
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=path, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def fresh_context(chromium, node_url):
+    """A new browser profile (empty localStorage and IndexedDB) that may reach only the local server."""
+    context = chromium.new_context()
+    context.offsite = []
+
+    def route(r):
+        if r.request.url.startswith(node_url.rsplit("/", 1)[0]):
+            r.continue_()
+        else:
+            context.offsite.append(r.request.url)
+            r.abort()
+
+    context.route("**/*", route)
+    yield context
+    context.close()

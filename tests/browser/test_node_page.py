@@ -1,0 +1,95 @@
+"""One browser tab as a node: boot, identity, a quorum-1 request through the real models, reload
+(identity, results and stored state survive), a wrong password, and a worker that cannot load."""
+import time
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+BOOT_MS = 180_000          # Pyodide + rakis_py + both models on 2 shared cores
+PASSWORD = "correct horse"
+
+
+def unlock(page, password, overwrite=False):
+    page.fill("#identity-password", password)
+    if overwrite:
+        page.check("#identity-overwrite")
+    page.click("#identity-submit")
+
+
+def wait_ready(page):
+    page.wait_for_function("document.body.dataset.ready", timeout=BOOT_MS)
+    assert page.evaluate("document.body.dataset.ready") == "true", page.inner_text("#errors")
+
+
+def wait_request(page, rid, timeout_s=90):
+    """Poll window.rakis.request until the request is final (wait_for_function does not await)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        view = page.evaluate("id => window.rakis.request(id)", rid)
+        if view and view["status"] in ("completed", "failed") or time.monotonic() > deadline:
+            return view
+        page.wait_for_timeout(500)
+
+
+def test_tab_runs_a_request_and_survives_reload(fresh_context, node_url):
+    page = fresh_context.new_page()
+    page.goto(node_url)
+    unlock(page, PASSWORD)
+    wait_ready(page)
+    status = page.evaluate("window.rakis.status()")
+    me = status["synthientId"]
+    assert len(me) == 64 and status["crypto"] in ("webcrypto", "cryptography")
+    assert status["channels"] == ["loopback"]
+    page.wait_for_function("window.rakis.status().workers.length === 2 && "
+                           "window.rakis.status().workers.every(w => w.state === 'ready')", timeout=BOOT_MS)
+    assert {w["backend"] for w in page.evaluate("window.rakis.status().workers")} == {"wasm"}
+
+    rid = page.evaluate("window.rakis.submit({prompt: 'What is the capital of France?', quorum: 1, "
+                        "agreement: 50, timeMs: 20000, maxTokens: 16, temperature: 0})")
+    view = wait_request(page, rid)
+    assert view["status"] == "completed", view
+    output = view["result"]["validSingleInference"]["output"]
+    assert output and view["result"]["validSingleInference"]["fromSynthientId"] == me
+    assert view["consensus"]["success"] is True
+    card = page.locator(f'[data-request-id="{rid}"]')
+    card.locator(".result").wait_for()
+    assert output in card.inner_text()
+    assert card.locator(".timeline li.done").count() == 6
+    page.evaluate("window.rakis.flushed()")
+    blob = page.evaluate("localStorage.getItem('encSynthientId')")
+
+    # Reload with a wrong password: refused with a clear message, nothing stored is touched.
+    page.reload()
+    unlock(page, "wrong password")
+    page.wait_for_function("document.getElementById('identity-message').textContent.length > 0")
+    assert "Wrong password" in page.inner_text("#identity-message")
+    assert page.evaluate("localStorage.getItem('encSynthientId')") == blob
+    assert page.evaluate("document.body.dataset.ready") is None
+
+    # The right password: same identity, the request and its consensus result come back.
+    unlock(page, PASSWORD)
+    wait_ready(page)
+    assert page.evaluate("window.rakis.status().synthientId") == me
+    assert page.evaluate("window.rakis.status().restored") is True
+    again = page.evaluate("id => window.rakis.request(id)", rid)
+    assert again["status"] == "completed"
+    assert again["result"]["validSingleInference"]["output"] == output
+    page.locator(f'[data-request-id="{rid}"] .result').wait_for()
+    assert fresh_context.offsite == []
+
+
+def test_worker_that_cannot_load_leaves_a_follower(fresh_context, node_url):
+    page = fresh_context.new_page()
+    page.goto(node_url + "?llm=NoSuchModel&embeddingWorkers=0")
+    unlock(page, PASSWORD)
+    wait_ready(page)
+    page.wait_for_function("window.rakis.status().workers.some(w => w.state === 'failed')", timeout=60_000)
+    worker = page.evaluate("window.rakis.status().workers")[0]
+    assert worker["kind"] == "llm" and worker["state"] == "failed" and "NoSuchModel" in worker["error"]
+    row = page.locator(f'[data-worker-id="{worker["workerId"]}"]')
+    assert "failed" in row.inner_text() and "NoSuchModel" in row.inner_text()
+    # The node keeps running: it still takes requests (nobody can infer them here).
+    rid = page.evaluate("window.rakis.submit({prompt: 'hi', timeMs: 5000})")
+    view = page.evaluate("id => window.rakis.request(id)", rid)
+    assert view["requestId"] == rid and view["status"] == "awaiting_commitments"
