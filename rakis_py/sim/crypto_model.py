@@ -2,7 +2,7 @@
 (``--crypto standin``, the default) that costs one SHA-512 instead of an Ed25519 sign/verify.
 
 The stand-in keeps the wire shapes: ``synthientId`` is 64 lowercase hex characters and the
-signature 128, ``signature = sha512(synthientId || canonical(packet)).hex()``, verified by
+signature 128, ``signature = sha512(synthientId || json(packet)).hex()``, verified by
 recomputation. It is not a signature scheme (anyone can compute it); in the simulator nobody
 forges, and the protocol core only needs ``identity.sign_packet`` and a ``verify`` callable.
 
@@ -18,13 +18,24 @@ import json
 from typing import Callable
 
 
-def canonical(packet: dict) -> str:
-    """js_stringify when the core's canonical.py is present, compact json.dumps otherwise."""
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+
+
+def canonical(obj) -> str:
+    """Exactly what JavaScript's ``JSON.stringify`` gives (the core's ``js_stringify``): used for
+    packet sizes on the wire."""
+    from rakis_py.protocol.canonical import js_stringify
+    return js_stringify(obj)
+
+
+def fast_text(obj) -> str:
+    """A deterministic JSON text for the stand-in signature (C-accelerated ``json``; it may differ
+    from ``js_stringify`` in number formatting, e.g. ``1.0`` vs ``1``, which does not matter for
+    a stand-in that only has to agree with itself)."""
     try:
-        from rakis_py.protocol.canonical import js_stringify
-    except ImportError:  # pragma: no cover - only before canonical.py landed
-        return json.dumps(packet, separators=(",", ":"), ensure_ascii=False)
-    return js_stringify(packet)
+        return _dumps(obj)
+    except (TypeError, ValueError):
+        return canonical(obj)
 
 
 class StandinSigner:
@@ -34,7 +45,7 @@ class StandinSigner:
         self.synthient_id = hashlib.sha256(b"standin-key" + seed).hexdigest()
 
     def sign_packet(self, packet: dict) -> str:
-        return hashlib.sha512((self.synthient_id + canonical(packet)).encode()).hexdigest()
+        return hashlib.sha512((self.synthient_id + fast_text(packet)).encode()).hexdigest()
 
     def envelope(self, packet: dict) -> dict:
         return {"synthientId": self.synthient_id, "signature": self.sign_packet(packet), "packet": packet}
@@ -42,7 +53,7 @@ class StandinSigner:
 
 def standin_verify(synthient_id: str, signature: str, packet: dict) -> bool:
     try:
-        want = hashlib.sha512((synthient_id + canonical(packet)).encode()).hexdigest()
+        want = hashlib.sha512((synthient_id + fast_text(packet)).encode()).hexdigest()
     except (TypeError, ValueError):
         return False
     return want == signature
