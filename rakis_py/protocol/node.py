@@ -66,6 +66,10 @@ class NodeConfig:
     # Chain-identity claims are kept as unverified claims unless a checker is injected (the EVM
     # crypto is not in the pure core): rakis_py.runtime.chain_identity.verify_chain_identity.
     identity_check: Optional[Callable[[str, dict], bool]] = None
+    # Peer-list gossip. v1 answered every new peer and every boot with probability 40/n, which is
+    # O(n^2) packets of O(n) entries; by default we answer only a newcomer's boot, ~4 of n nodes.
+    gossip_expected: int = 4
+    gossip_on_new_peer: bool = False
 
 
 @dataclass
@@ -156,6 +160,7 @@ class Node:
         self.total_tokens = 0
         self._job_seq = 0
         self._out: list[Action] = []
+        self._dirty_quorums: dict[str, None] = {}    # persisted once at the end of each event
 
     # ------------------------------------------------------------------ entry points
 
@@ -183,7 +188,7 @@ class Node:
             self._on_embedding_failed(event, now)
         else:
             raise TypeError(f"unknown event {type(event).__name__}")
-        self._flush_peers()
+        self._flush()
         out, self._out = self._out, []
         return out
 
@@ -223,6 +228,7 @@ class Node:
                 node._queue_missing_verifications(q, now)
         node._schedule(now)
         node._pump_embeddings(now)
+        node._flush()
         out, node._out = node._out, []
         return node, out
 
@@ -237,6 +243,10 @@ class Node:
     def _timer(self, timer_id: str, at: int) -> None:
         self._out.append(SetTimer(timer_id, at))
 
+    def _stagger(self, rid: str, spread_ms: int) -> int:
+        """A per-node, per-request delay in [0, spread): deterministic, so restores re-arm alike."""
+        return int(rank_key(rid, self.me)[:8], 16) % spread_ms
+
     def _rand(self, n: int) -> str:
         return "".join(self.rng.choice(LETTERS) for _ in range(n))
 
@@ -249,12 +259,18 @@ class Node:
         return envelope
 
     def _save_quorum(self, q: Quorum) -> None:
-        self._persist("quorums", q.request_id, q.to_record())
+        self._dirty_quorums[q.request_id] = None
 
     def _request_state(self, request_id: str, state: str, now: int, **extra: Any) -> None:
         self._emit("request", requestId=request_id, state=state, t=now, **extra)
 
-    def _flush_peers(self) -> None:
+    def _flush(self) -> None:
+        """Persist what changed during this event, once each."""
+        for rid in self._dirty_quorums:
+            q = self.quorums.get(rid)
+            if q is not None:
+                self._persist("quorums", rid, q.to_record())
+        self._dirty_quorums.clear()
         for sid, record in self.peers.dirty():
             self._persist("peers", sid, record)
 
@@ -303,8 +319,9 @@ class Node:
                        createdAt=created)
         new_peer = sid not in self.peers
         self.peers.observe(sid, ev.channel, now, ptype, raw)
-        if (new_peer or (ptype == "peerStatusUpdate" and raw.get("status") == "boot")) \
-                and self.config.status_updates and self.peers.should_gossip(self.rng):
+        booted = ptype == "peerStatusUpdate" and raw.get("status") == "boot"
+        if (booted or (new_peer and self.config.gossip_on_new_peer)) and self.config.status_updates \
+                and self.peers.should_gossip(self.rng, expected=self.config.gossip_expected):
             self._gossip(now)
         try:
             self._dispatch(sid, raw, envelope, ev.channel, ev.received_at, env)
@@ -416,7 +433,8 @@ class Node:
                 self._timer(f"v1consensus:{rid}", e + V1_REVEAL_TIMEOUT_MS + V1_CONSENSUS_OFFSET_MS)
             return
         self._timer(f"coord:{rid}", f.coordinator_at(e, 0))
-        self._timer(f"missing:{rid}", f.missing_at(e))
+        # Spread over 2 s so that one node's inferenceRevealMissing can suppress the others'.
+        self._timer(f"missing:{rid}", f.missing_at(e) + self._stagger(rid, 2_000))
         self._timer(f"close:{rid}", f.reveal_close_at(e))
         self._timer(f"final:{rid}", f.final_at(e))
 
@@ -550,10 +568,10 @@ class Node:
         """Hand queued embedding items to free embedding workers (priority order of §6.5)."""
         if not self.embed_queue:
             return
-        self.embed_queue = embedding_queue_order(self.embed_queue, now)
         free = self._free("embedding")
         if not free:
             return
+        self.embed_queue = embedding_queue_order(self.embed_queue, now)
         remaining = []
         for item in self.embed_queue:
             req = self.requests.get(item.request_id)
@@ -633,7 +651,7 @@ class Node:
                 q.reveal_timer_armed = True
                 self._timer(f"v1reveal:{rid}", req.ending_at + V1_TIMER_SLACK_MS)
         if q.find(sid, p["inferenceId"]) is None:
-            q.commits.append(Commit(p["inferenceId"], sid, p["bEmbeddingHash"], now))
+            q.add(Commit(p["inferenceId"], sid, p["bEmbeddingHash"], now))
             self._save_quorum(q)
             self._emit("quorum", requestId=rid, event="commit", synthientId=sid, committed=q.committed, t=now)
 
@@ -876,11 +894,11 @@ class Node:
         for esid, inf, bh in entries:   # the set teaches us commits we missed
             c = q.by_sender(esid)
             if c is None:
-                q.commits.append(Commit(inf, esid, bh, now))
+                q.add(Commit(inf, esid, bh, now))
             elif c.inference_id != inf or c.b_embedding_hash != bh:
                 # The coordinator saw another commit from this node (equivocation): follow the set.
-                q.commits.remove(c)
-                q.commits.append(Commit(inf, esid, bh, now))
+                q.remove(c)
+                q.add(Commit(inf, esid, bh, now))
         recompute = q.status == COMPLETED or q.status == FAILED
         q.agreed, q.coordinator, q.agreed_hash = entries, sid, set_hash
         q.status = AWAITING_REVEAL
@@ -914,6 +932,12 @@ class Node:
         q = self.quorums.get(p["requestId"])
         if q is None or sid == self.me:
             return
+        if q.agreed is not None and not q.missing_sent:
+            # Someone asked already; if it asked for everything we lack, we need not ask.
+            ours = {c.inference_id for c in q.agreed_commits() if c.output is None}
+            if ours <= set(p.get("inferenceIds") or []):
+                q.missing_sent = True
+                self._save_quorum(q)
         for inf in p.get("inferenceIds") or []:
             c = next((c for c in q.commits if c.inference_id == inf), None)
             if c is None or c.reveal_envelope is None:

@@ -150,17 +150,34 @@ class Quorum:
     failure: Optional[str] = None
     result_key: Optional[str] = None                          # joint hash of our latest result
 
-    def find(self, synthient_id: str, inference_id: str) -> Optional[Commit]:
+    def __post_init__(self) -> None:
+        # Lookups by (sender, inference) and by sender: quorums of hundreds of commits are
+        # searched on every reveal. Keep `commits` and these in step via add/remove.
+        self._by_key = {c.key: c for c in self.commits}
+        self._by_sender: dict[str, Commit] = {}
         for c in self.commits:
-            if c.synthient_id == synthient_id and c.inference_id == inference_id:
-                return c
-        return None
+            self._by_sender.setdefault(c.synthient_id, c)
+
+    def add(self, c: Commit) -> None:
+        self.commits.append(c)
+        self._by_key[c.key] = c
+        self._by_sender.setdefault(c.synthient_id, c)
+
+    def remove(self, c: Commit) -> None:
+        self.commits.remove(c)
+        del self._by_key[c.key]
+        if self._by_sender.get(c.synthient_id) is c:
+            del self._by_sender[c.synthient_id]
+            for other in self.commits:
+                if other.synthient_id == c.synthient_id:
+                    self._by_sender[c.synthient_id] = other
+                    break
+
+    def find(self, synthient_id: str, inference_id: str) -> Optional[Commit]:
+        return self._by_key.get((synthient_id, inference_id))
 
     def by_sender(self, synthient_id: str) -> Optional[Commit]:
-        for c in self.commits:
-            if c.synthient_id == synthient_id:
-                return c
-        return None
+        return self._by_sender.get(synthient_id)
 
     @property
     def committed(self) -> int:
