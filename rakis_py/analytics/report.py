@@ -98,20 +98,29 @@ def _draw_commits(fig, d, _ds) -> None:
     rows = d["rows"]
     ax = fig.subplots()
     x = list(range(len(rows)))
-    if d["two"]:
-        ax.bar(x, [r["commits_diff"] for r in rows], color=PALETTE[0], label="commits A − B")
-        ax.bar(x, [r["reveals_diff"] for r in rows], color=PALETTE[1], alpha=0.6, label="reveals A − B")
-        ax.set_ylabel("difference between observers")
-        ax.axhline(0, color="black", lw=0.5)
-    else:
-        ax.bar(x, [r["commits_a"] for r in rows], color=PALETTE[0], label="commits seen")
-        ax.bar(x, [r["reveals_a"] for r in rows], color=PALETTE[1], alpha=0.6, label="reveals seen")
-        ax.set_ylabel("per request")
+    keys = ("commits_diff", "reveals_diff") if d["two"] else ("commits_a", "reveals_a")
+    names = ("commits A − B", "reveals A − B") if d["two"] else ("commits seen", "reveals seen")
+    for k, (key, name) in enumerate(zip(keys, names)):
+        ax.bar([i + (k - 0.5) * 0.4 for i in x], [r[key] for r in rows], width=0.4, color=PALETTE[k], label=name)
+    ax.set_ylabel("difference between observers" if d["two"] else "per request")
+    ax.axhline(0, color="black", lw=0.5)
     ax2 = ax.twinx()
-    ax2.plot(x, [r["load"] for r in rows], color=PALETTE[3], lw=1, label="requests in the minute before")
+    ax2.plot(x, [r["load"] for r in rows], color=PALETTE[3], lw=1, label="load: requests in the minute before")
     ax2.set_ylabel("network load (requests/min)", color=PALETTE[3])
+    ax2.set_ylim(bottom=0)
     ax.set_xlabel("requests in order of first sight")
-    ax.legend(loc="upper left", fontsize=8)
+    _legend(ax, ax2)
+
+
+def _legend(*axes) -> None:
+    """One legend for twin axes, outside the plotting area (above it)."""
+    handles, labels = [], []
+    for ax in axes:
+        h, lab = ax.get_legend_handles_labels()
+        handles += h
+        labels += lab
+    axes[0].legend(handles, labels, fontsize=8, loc="lower left", bbox_to_anchor=(0, 1.01),
+                   ncol=min(len(labels), 4), frameon=False)
 
 
 def _draw_channels(fig, d, _ds) -> None:
@@ -124,8 +133,9 @@ def _draw_channels(fig, d, _ds) -> None:
         vals = np.array([d["by_type"][tp].get(c, 0) / max(sum(d["by_type"][tp].values()), 1) for tp in types])
         axes[0].barh(types, 100 * vals, left=100 * left, color=PALETTE[i % 8], label=c)
         left += vals
-    axes[0].set_title("first delivery per packet type (%)", fontsize=10)
-    axes[0].legend(fontsize=8, loc="lower right")
+    axes[0].set_yticks(range(len(types)), [f"{tp} ({sum(d['by_type'][tp].values())})" for tp in types])
+    axes[0].set_xlabel("% of packets first delivered by the channel")
+    _legend(axes[0])
     axes[0].tick_params(axis="y", labelsize=8)
     for ax, key, title in ((axes[1], "recent", f"recent {d['recent_packets']} packets"),
                            (axes[2], "peers_by_dominant", "peers by main channel")):
@@ -205,9 +215,13 @@ def _draw_verification(fig, d, _ds) -> None:
     w = d["bucket_ms"] / 86_400_000
     ax.bar(t, d["own"], width=w, color=PALETTE[3], label="rejected by this node")
     ax.bar(t, d["remote"], width=w, bottom=d["own"], color=PALETTE[1], label="rejections announced by others")
-    ax.plot(t, d["reveals"], color=PALETTE[7], lw=1, label="reveals seen")
-    ax.set_ylabel(f"per {d['bucket_ms'] // 1000} s")
-    ax.legend(fontsize=8)
+    ax.set_ylabel(f"rejected reveals per {d['bucket_ms'] // 1000} s")
+    ax.set_ylim(0, max([a + b for a, b in zip(d["own"], d["remote"])] + [1]) * 1.15)
+    ax2 = ax.twinx()
+    ax2.plot(t, d["reveals"], color=PALETTE[7], lw=1, label="reveals seen (right axis)")
+    ax2.set_ylabel("reveals seen")
+    ax2.set_ylim(bottom=0)
+    _legend(ax, ax2)
     _time_axis(ax)
 
 
@@ -241,19 +255,16 @@ def _draw_distances(fig, d, _ds) -> None:
 
 def _draw_tps(fig, d, _ds) -> None:
     ax = fig.subplots()
-    if d["samples"]:
-        ax.scatter(_times([s[0] for s in d["samples"]]), [s[1] for s in d["samples"]], s=8,
-                   color=PALETTE[0], alpha=0.5, label="tokens/s per inference")
+    ax.scatter(_times([s[0] for s in d["samples"]]), [s[1] for s in d["samples"]], s=10,
+               color=PALETTE[0], alpha=0.6, label="tokens/s of each inference")
     ax.set_ylabel("tokens/s", color=PALETTE[0])
+    ax.set_ylim(bottom=0, top=max(v for _, v in d["samples"]) * 1.15)
     ax2 = ax.twinx()
-    ax2.plot(_times(d["t"]), d["requests_per_min"], color=PALETTE[3], label="network requests/min")
+    ax2.plot(_times(d["t"]), d["requests_per_min"], color=PALETTE[3], lw=1, label="network requests/min (right axis)")
     ax2.set_ylabel("requests/min", color=PALETTE[3])
-    ax.legend(loc="upper left", fontsize=8)
+    ax2.set_ylim(bottom=0)
+    _legend(ax, ax2)
     _time_axis(ax)
-
-
-def _first(ds):
-    return ds[0]
 
 
 CHARTS: list[Chart] = [
@@ -350,8 +361,10 @@ section{margin:2em 0;border-top:1px solid #ddd}pre{white-space:pre-wrap;font-fam
 img{max-width:100%}.note{color:#a33;font-style:italic}"""
 
 
-def build_report(datasets: Sequence[Dataset], title: str = "Rakis stability report") -> str:
-    """The whole report as one HTML string (no external resources)."""
+def build_report(datasets: Sequence[Dataset], title: str = "Rakis stability report",
+                 sections: Optional[Sequence[dict]] = None) -> str:
+    """The whole report as one HTML string (no external resources). `sections`: already rendered
+    `chart_section`s (default: render every chart)."""
     e = html.escape
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{e(title)}</title>"
              f"<style>{CSS}</style></head><body><h1>{e(title)}</h1>"]
@@ -366,8 +379,7 @@ def build_report(datasets: Sequence[Dataset], title: str = "Rakis stability repo
     for row in M.headline(datasets):
         parts.append(f"<tr><td>{e(row['figure'])}</td><td>{e(_fmt(row))}</td><td>{e(row['test'])}</td></tr>")
     parts.append("</table>")
-    for chart in CHARTS:
-        s = chart_section(chart, datasets)
+    for s in sections if sections is not None else (chart_section(c, datasets) for c in CHARTS):
         parts.append(f"<section id='chart-{s['number']}'><h2>{s['number']}. {e(s['title'])}</h2>")
         if s["png"] is not None:
             b64 = base64.b64encode(s["png"]).decode("ascii")
