@@ -64,9 +64,12 @@ async function loadPython() {
   const names = new Set(loaded.map((p) => p.name.toLowerCase().replace(/_/g, "-")));
   const missing = PACKAGES.filter((p) => !names.has(p));
   if (missing.length) throw new Error(`Python packages failed to load: ${missing.join(", ")}. ${errors.join(" ")}`);
+  mark("packages", t1);
+  const t2 = performance.now();
   py.runPython("import rakis_py.browser.node_host");
+  mark("import", t2);
   mark("rakis_py", t1);
-  ui.progress("rakis_py", "ready", `${timings.rakis_py} ms`);
+  ui.progress("rakis_py", "ready", `${timings.rakis_py} ms (packages ${timings.packages} ms, import ${timings.import} ms)`);
   return py;
 }
 
@@ -111,10 +114,15 @@ async function main() {
   };
   for (const kind of ["llm", "embedding"]) for (let i = 0; i < plan[kind].n; i++) spawn(kind);
   if (plan.llm.n + plan.embedding.n === 0) ui.log("info", "follower mode: no model workers");
+  // Worker counts chosen in the UI are kept for the next visit (v1 kept them in its settings).
+  const saveCounts = () => {
+    const n = (kind) => workers.list().filter((w) => w.kind === kind).length;
+    localStorage.setItem("rakis.workers", JSON.stringify({ llm: n("llm"), embedding: n("embedding") }));
+  };
   ui.workerControls({
-    spawn: (kind) => spawn(kind),
-    stop: (id) => workers.stop(id),
-    follower: () => { workers.stopAll(); ui.log("info", "follower mode: all workers stopped"); },
+    spawn: (kind) => { spawn(kind); saveCounts(); },
+    stop: (id) => { workers.stop(id); saveCounts(); },
+    follower: () => { workers.stopAll(); saveCounts(); ui.log("info", "follower mode: all workers stopped"); },
   });
 
   // Identity: the form, or window.rakis.unlock(). Python keeps loading meanwhile.
@@ -131,13 +139,27 @@ async function main() {
   if (!(await webcryptoEd25519())) {
     throw new Error("This browser's WebCrypto has no Ed25519 (needs Chromium 137+, Firefox 129+ or Safari 17+).");
   }
+  // The core's Ed25519 awaits WebCrypto through JSPI (rakis_py/browser/webcrypto.py).
+  if (typeof WebAssembly.Suspending !== "function") {
+    throw new Error("This browser lacks WebAssembly JavaScript Promise Integration (JSPI), which the node " +
+                    "needs to sign packets with WebCrypto from Python (Chromium 137+).");
+  }
   ui.identityForm({ stored: hasIdentity(), onSubmit: (pw, overwrite) => unlock(pw, { overwrite }) });
   window.rakis.unlock = unlock;
 
   const [py, identity] = await Promise.all([pythonP, identityP]);
   const t0 = performance.now();
   ui.progress("node", "starting");
-  const store = await Store.open();
+  // One tab per identity: a second tab would write the same tables and sign as the same node.
+  if (navigator.locks) {
+    const held = await new Promise((resolve) => {
+      navigator.locks.request(`rakis-node-${identity.synthientId}`, { ifAvailable: true },
+                              (lock) => { resolve(!!lock); return lock ? new Promise(() => {}) : null; });
+    });
+    if (!held) throw new Error("This identity is already running as a node in another tab of this browser.");
+  }
+  // One database per identity: overwriting the identity starts a new node and keeps the old data.
+  const store = await Store.open(`rakis-py-${identity.synthientId.slice(0, 16)}`);
   const tables = await store.loadAll();
   const cryptoName = py.pyimport("rakis_py.browser.webcrypto").install(ed25519);
   const seed = crypto.getRandomValues(new Uint32Array(2));
@@ -153,6 +175,7 @@ async function main() {
   bridge = new NodeBridge({ host, store, timers, transports, workers });
   bridge.onEmit((kind, data) => ui.onEmit(kind, data));
   bridge.onEmit(() => ui.setStatus(status()));
+  bridge.onPersisted = () => ui.setStatus(status());
   transports.add(new LoopbackTransport(),
                  (envelope, channel, size) => dispatch({ type: "packet", data: envelope, channel, size }));
   await bridge.boot();

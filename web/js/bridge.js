@@ -81,7 +81,7 @@ export class NodeBridge {
     if (persist.length) {
       // Batches commit in order; the next event need not wait for the disk.
       this.persistQueue = this.persistQueue.then(() => this.store.applyBatch(persist)).then(
-        () => { this.counts.persisted += persist.length; },
+        () => { this.counts.persisted += persist.length; this.onPersisted?.(); },
         (err) => this.#emit({ type: "emit", kind: "error",
                               data: { where: "indexeddb", message: String(err?.message ?? err) } }));
     }

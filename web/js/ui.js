@@ -264,7 +264,8 @@ export class UI {
         : (w.msPerJob ? `${w.msPerJob.toFixed(0)} ms/job` : "");
       return el("tr", { "data-worker-id": w.workerId, "data-state": w.state },
         el("td", {}, w.kind), el("td", {}, w.model),
-        el("td", { class: "state" }, w.state === "loading" ? `loading ${loading}` : w.state + (w.busy ? " (busy)" : "")),
+        el("td", { class: "state" }, w.state === "loading" ? `loading ${loading}`
+          : w.state + (w.busy ? ` (busy${w.live ? `, ${w.live.tokens} tokens` : ""})` : "")),
         el("td", {}, w.backend === "wasm" ? "wasm (no WebGPU)" : w.backend),
         el("td", {}, perf), el("td", { class: "error" }, w.error),
         el("td", {}, el("button", { type: "button", onclick: () => this.stopWorker?.(w.workerId) }, "stop")));
