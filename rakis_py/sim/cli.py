@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--crypto", choices=("standin", "ed25519"), default=None,
                     help="signing: declared stand-in (fast) or real Ed25519")
+    ap.add_argument("--strict", action="store_true", help="stop at the first exception out of the core")
     ap.add_argument("--json", action="store_true", help="print one JSON summary object on stdout")
     ap.add_argument("--out", default=None, help="write dataset.jsonl and summary.json here")
     return ap
@@ -49,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     sc = configure(args)
     from .simulation import Simulation
-    sim = Simulation(sc, seed=args.seed, out_dir=args.out)
+    sim = Simulation(sc, seed=args.seed, out_dir=args.out, strict=args.strict)
     if sim.dataset is not None:
         sim.dataset.write("run", scenario=sc.name, nodes=sc.nodes, duration_s=sc.duration_s,
                           protocol=sc.load.frame.protocol, seed=args.seed, crypto=sc.crypto)
@@ -62,8 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         keys = ("scenario", "protocol", "nodes", "nodes_max_online", "requests", "quorums",
                 "full_agreement", "majority_agreement", "publisher_agreement", "failed_by_phase",
-                "packets_per_request", "bytes_per_token", "tokens_per_packet", "sim_seconds",
-                "wall_seconds", "events_per_s")
+                "packets_per_request", "bytes_per_token", "tokens_per_packet", "core_errors",
+                "sim_seconds", "wall_seconds", "events_per_s")
         for k in keys:
             print(f"{k:>22}: {summary.get(k)}")
     return 0

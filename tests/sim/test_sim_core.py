@@ -15,7 +15,7 @@ WALL = ("wall_seconds", "events_per_s")
 
 
 def test_tiny_v2_every_honest_node_agrees():
-    sim = Simulation(scenarios.tiny().with_protocol(2), seed=1)
+    sim = Simulation(scenarios.tiny().with_protocol(2), seed=1, strict=True)
     s = sim.run()
     assert s["requests"] >= 3 and s["quorums"] == s["requests"]
     assert s["full_agreement"] == 1.0, s["failed_by_phase"]
@@ -28,7 +28,7 @@ def test_tiny_v2_every_honest_node_agrees():
 
 
 def test_tiny_v1_runs_and_shows_v1_weaknesses():
-    s = Simulation(scenarios.tiny().with_protocol(1), seed=1).run()
+    s = Simulation(scenarios.tiny().with_protocol(1), seed=1, strict=True).run()
     assert s["requests"] >= 3 and s["quorums"] >= 3
     assert s["packets_by_type"].get("inferenceRevealRequest", 0) > s["requests"]   # one per node, not per quorum
     assert s["tokens"] > 0 and s["bytes_per_token"] > 0
