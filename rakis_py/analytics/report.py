@@ -29,6 +29,7 @@ class Chart:
     has_data: Callable[[Any], bool]
     draw: Callable[[Any, Any, Sequence[Dataset]], None]    # (figure, data, datasets)
     needs_two: bool = False
+    needs: str = ""             # which records feed it (said when they are missing)
 
 
 def _times(ts: Sequence[int]) -> list:
@@ -86,6 +87,7 @@ def _draw_divergence(fig, d, _ds) -> None:
         ax.bar(t, s["only_a"], width=d["bucket_ms"] / 86_400_000, color=PALETTE[0], label=f"only {a}")
         ax.bar(t, [-x for x in s["only_b"]], width=d["bucket_ms"] / 86_400_000, color=PALETTE[1],
                label=f"only {b}")
+        ax.step(t, s["both"], where="post", color=PALETTE[7], lw=1, label="seen by both")
         share = f"{100 * s['share']:.1f}%" if s["share"] is not None else "n/a"
         ax.set_title(f"{name} seen by one observer only ({share} of {s['union']})", fontsize=10)
         ax.axhline(0, color="black", lw=0.5)
@@ -269,39 +271,40 @@ def _draw_tps(fig, d, _ds) -> None:
 
 CHARTS: list[Chart] = [
     Chart(1, "Visitors who sent a request / ran workers", M.visitor_shares,
-          lambda ds: M.visitor_shares(ds[0]), lambda d: d["visitors"] > 0, _draw_visitors),
+          lambda ds: M.visitor_shares(ds[0]), lambda d: d["visitors"] > 0, _draw_visitors, needs="packet or peer records"),
     Chart(2, "Tokens reported by peers vs tokens seen", M.tokens_over_time,
           lambda ds: M.tokens_over_time(ds[0]), lambda d: bool(d["t"]) and (d["total_seen"] or d["total_reported"]) > 0,
-          _draw_tokens),
+          _draw_tokens, needs="peer samples (totalTokens) or reveal records with tokens"),
     Chart(3, "Two observers: requests and results seen by one but not the other", M.divergence,
           lambda ds: M.divergence(ds[0], ds[1]), lambda d: d["requests"]["union"] + d["results"]["union"] > 0,
-          _draw_divergence, needs_two=True),
+          _draw_divergence, needs_two=True, needs="request/published records in two datasets"),
     Chart(4, "Commits and reveals per request, against network load", M.commits_reveals,
-          lambda ds: M.commits_reveals(ds[0], ds[1] if len(ds) > 1 else None), lambda d: bool(d["rows"]),
-          _draw_commits),
+          lambda ds: M.commits_reveals(ds[0], ds[1] if len(ds) > 1 else None),
+          lambda d: any(r["commits_a"] or r["reveals_a"] or r.get("commits_b") or r.get("reveals_b") for r in d["rows"]),
+          _draw_commits, needs="request records with commit/reveal records"),
     Chart(5, "Delivery channel mix", M.channel_mix, lambda ds: M.channel_mix(ds[0]),
-          lambda d: bool(d["overall"]), _draw_channels),
+          lambda d: bool(d["overall"]), _draw_channels, needs="accepted packet records"),
     Chart(6, "Bytes per token and tokens per packet", M.traffic_efficiency,
-          lambda ds: M.traffic_efficiency(ds[0]), lambda d: d["packets"] > 0 and d["tokens"] > 0, _draw_efficiency),
+          lambda ds: M.traffic_efficiency(ds[0]), lambda d: d["packets"] > 0 and d["tokens"] > 0, _draw_efficiency, needs="packet/sent records and reveal tokens"),
     Chart(7, "Wallet / chain distribution of chain identities", M.chain_distribution,
-          lambda ds: M.chain_distribution(ds[0]), lambda d: d["identities"] > 0, _draw_chains),
+          lambda ds: M.chain_distribution(ds[0]), lambda d: d["identities"] > 0, _draw_chains, needs="peer samples with chainIds"),
     Chart(8, "Node count and AI worker count over time", M.node_counts, lambda ds: M.node_counts(ds[0]),
-          lambda d: d["distinct_nodes"] > 0, _draw_nodes),
+          lambda d: d["distinct_nodes"] > 0, _draw_nodes, needs="packet records (and peer samples for workers)"),
     Chart(9, "Worker-count distribution per node", M.worker_distribution,
-          lambda ds: M.worker_distribution(ds[0]), lambda d: d["nodes"] > 0, _draw_worker_dist),
+          lambda ds: M.worker_distribution(ds[0]), lambda d: d["nodes"] > 0, _draw_worker_dist, needs="peer samples with totalWorkers"),
     Chart(10, "Tokens contributed per node", M.tokens_per_node, lambda ds: M.tokens_per_node(ds[0]),
-          lambda d: d["nodes"] > 0, _draw_tokens_per_node),
+          lambda d: d["nodes"] > 0, _draw_tokens_per_node, needs="peer samples with totalTokens"),
     Chart(11, "Consensus outcomes", M.consensus_outcomes, lambda ds: M.consensus_outcomes(ds[0]),
-          lambda d: d["quorums"] > 0 or bool(d["own_outcomes"]), _draw_consensus),
+          lambda d: d["quorums"] > 0 or bool(d["own_outcomes"]), _draw_consensus, needs="published (or consensus) records"),
     Chart(12, "Embedding verification failures over time", M.verification_failures,
           lambda ds: M.verification_failures(ds[0]), lambda d: bool(d["t"]) and sum(d["reveals"]) + d["total_own"] + d["total_remote"] > 0,
-          _draw_verification),
+          _draw_verification, needs="verification and reveal records"),
     Chart(13, "Embedding space: outputs of a few requests (2-D projection)", M.embedding_projection,
-          lambda ds: M.embedding_projection(ds[0]), lambda d: len(d["points"]) >= 2, _draw_embeddings),
+          lambda ds: M.embedding_projection(ds[0]), lambda d: len(d["points"]) >= 2, _draw_embeddings, needs="reveal records with bEmbedding"),
     Chart(14, "In-cluster distance per quorum", M.cluster_distance_stats,
-          lambda ds: M.cluster_distance_stats(ds[0]), lambda d: bool(d["distances"]), _draw_distances),
+          lambda ds: M.cluster_distance_stats(ds[0]), lambda d: bool(d["distances"]), _draw_distances, needs="successful consensus records with clusterDistance"),
     Chart(15, "This node's tokens per second vs network request rate", M.tokens_per_second,
-          lambda ds: M.tokens_per_second(ds[0]), lambda d: bool(d["samples"]), _draw_tps),
+          lambda ds: M.tokens_per_second(ds[0]), lambda d: bool(d["samples"]), _draw_tps, needs="worker records with tokensPerSecond"),
 ]
 
 
@@ -334,7 +337,7 @@ def chart_section(chart: Chart, datasets: Sequence[Dataset]) -> dict:
     try:
         data = chart.compute(datasets)
         if not chart.has_data(data):
-            out["note"] = "No data for this chart in the dataset(s)."
+            out["note"] = f"No data for this chart in the dataset(s): it needs {chart.needs}."
             return out
         out["png"] = render_png(chart, data, datasets)
     except Exception as e:          # one broken chart must not sink the report
