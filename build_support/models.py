@@ -32,9 +32,14 @@ def prepare(spec: dict, cache: Path, log) -> Path:
     log(f"converting {spec['name']} (torch -> ONNX -> {spec['dtype']}); ~10 s embedding, ~1 min LLM")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=".tmp-"))
+    log_path = out.parent / f"{spec['name']}.log"  # torch/optimum are chatty: keep it out of the console
     try:
-        subprocess.run([str(python), "-m", f"build_support.model_prep.{spec['script']}", str(wheel), str(tmp)],
-                       cwd=ROOT, check=True)
+        with open(log_path, "w") as log_file:
+            done = subprocess.run([str(python), "-m", f"build_support.model_prep.{spec['script']}", str(wheel),
+                                   str(tmp)], cwd=ROOT, stdout=log_file, stderr=subprocess.STDOUT)
+        if done.returncode != 0:
+            tail = "".join(log_path.read_text().splitlines(keepends=True)[-15:])
+            raise BuildError(f"model prep of {spec['name']} failed (full log: {log_path}):\n{tail}")
         missing = [f for f in spec["ship"] if not (tmp / f).exists()]
         if missing:
             raise BuildError(f"model prep of {spec['name']} did not produce {missing}")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from .support import CHROMIUM_ARGS, chromium_path, serve
+from .support import BLANK_PAGE, CHROMIUM_ARGS, chromium_path, serve
 
 ROOT = Path(__file__).resolve().parents[2]
 DIST = ROOT / "dist"
@@ -58,6 +58,6 @@ def page(browser, base_url):
 
     context.route("**/*", route)
     page.on("requestfailed", lambda req: page.failed.append(req.url))
-    page.goto(base_url + "index.html")
+    page.goto(base_url + BLANK_PAGE.lstrip("/"))
     yield page
     context.close()

@@ -11,11 +11,27 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-c
                  "--disable-sync", "--no-first-run"]
 
 
+BLANK_PAGE = "/__blank__.html"
+
+
 class IsolatedHandler(SimpleHTTPRequestHandler):
     """Static files with cross-origin isolation headers, quiet logs."""
 
     extensions_map = {**SimpleHTTPRequestHandler.extensions_map, ".mjs": "text/javascript",
                       ".js": "text/javascript", ".wasm": "application/wasm", ".json": "application/json"}
+
+    def do_GET(self):
+        # An empty page of the site's origin, so tests can drive Pyodide and the workers without
+        # booting the real UI (web/index.html) alongside.
+        if self.path == BLANK_PAGE:
+            body = b"<!doctype html><meta charset=utf-8><title>blank</title>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        super().do_GET()
 
     def end_headers(self):
         self.send_header("Cross-Origin-Opener-Policy", "same-origin")

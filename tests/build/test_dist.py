@@ -121,3 +121,16 @@ def test_check_detects_missing_extra_and_swapped_wheel(dist_copy):
     assert "unexpected file: evil.js" in problems
     assert "modified: pyodide/pyodide-lock.json (sha256 differs from build-info.json)" in problems
     assert any(p.startswith("pyodide-lock.json: numpy") for p in problems)
+
+
+def test_online_models_build_ships_no_models(dist, tmp_path):
+    """--online-models (untested in a browser here: no hub) leaves the models out and says so."""
+    out = tmp_path / "online"
+    subprocess.run([sys.executable, str(ROOT / "build.py"), "-q", "--online-models", "--out", str(out)], check=True)
+    manifest = json.loads((out / "models" / "manifest.json").read_text())
+    assert manifest["online"] is True and manifest["embeddingModelHash"] is None
+    assert {m["hub_id"] for m in manifest["models"].values()} == {
+        "Xenova/all-MiniLM-L6-v2", "HuggingFaceTB/SmolLM2-135M-Instruct"}
+    assert not list((out / "models").rglob("*.onnx"))
+    assert (out / "pyodide" / "pyodide-lock.json").exists()
+    assert check_dist(out) == []
