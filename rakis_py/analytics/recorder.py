@@ -1,6 +1,7 @@
 """`DatasetRecorder`: turns a node's actions into `rakis-dataset/1` records (pure, sans-IO).
 
-Feed it every action list `Node.handle` returns, with the same `now`:
+Feed it every action list `Node.handle` returns, with the same `now` (action objects, or their
+JSON form from `rakis_py.browser.codec.action_to_dict`):
 
     rec = DatasetRecorder(node_id, runtime="browser", started=now)
     new_records = rec.feed(node.handle(event, now), now)
@@ -21,7 +22,7 @@ import hashlib
 import json
 from collections import deque
 from dataclasses import asdict, dataclass
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Optional, Sequence
 
 from .schema import RAW_KINDS, SCHEMA, new_record
 
@@ -124,13 +125,18 @@ class DatasetRecorder:
         """Take one batch of node actions; return the records they produced (also buffered)."""
         out: list[dict] = []
         for a in actions:
-            name = type(a).__name__
+            if isinstance(a, dict):         # the page's JSON form (browser/codec.action_to_dict)
+                name = {"emit": "Emit", "send": "Send", "persist": "Persist"}.get(a.get("type"), "")
+                get = a.get
+            else:
+                name = type(a).__name__
+                get = lambda key, _a=a: getattr(_a, key, None)  # noqa: E731
             if name == "Emit":
-                self._on_emit(a.kind, a.data or {}, now, out)
+                self._on_emit(get("kind"), get("data") or {}, now, out)
             elif name == "Send":
-                self._on_send(a.envelope, a.to, now, out)
-            elif name == "Persist" and a.record is not None:
-                self._on_persist(a.table, a.record, now, out)
+                self._on_send(get("envelope") or {}, get("to"), now, out)
+            elif name == "Persist" and get("record") is not None:
+                self._on_persist(get("table"), get("record"), now, out)
         for r in out:
             self._keep(r)
         return out
@@ -214,7 +220,7 @@ class DatasetRecorder:
 
     # ------------------------------------------------------------------ sends and persists
 
-    def _on_send(self, envelope: dict, to: Optional[tuple], now: int, out: list) -> None:
+    def _on_send(self, envelope: dict, to: Optional[Sequence], now: int, out: list) -> None:
         p = envelope.get("packet") or {}
         ptype = p.get("type")
         out.append(new_record("sent", t=now, type=ptype or "?", requestId=p.get("requestId"),

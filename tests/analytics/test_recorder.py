@@ -123,6 +123,12 @@ def test_real_v2_network_dataset_is_valid_and_agrees():
         assert M.visitor_shares(ds)["visitors"] == 3
         assert M.traffic_efficiency(ds)["tokens"] > 0
         assert M.tokens_per_second(ds)["samples"]
+    # Every one-observer chart has its data in a real node's dataset, except chain identities
+    # (the harness nodes claim none).
+    from rakis_py.analytics.report import CHARTS
+    ds = Dataset.from_records(net.recorders[0].records())
+    missing = {c.number for c in CHARTS if not c.needs_two and not c.has_data(c.compute([ds]))}
+    assert missing == {7}
 
 
 def test_real_v1_network_records_verification_failures():
@@ -132,3 +138,14 @@ def test_real_v1_network_records_verification_failures():
     v = M.verification_failures(ds)
     assert v["total_own"] > 0
     assert any(not c["success"] for c in ds.of("consensus"))
+
+
+def test_json_form_actions_give_the_same_records():
+    from rakis_py.browser.codec import action_to_dict
+    actions = [Emit("request", {"requestId": "r", "state": "requested", "t": NOW, "fromSynthientId": PEER}),
+               Send({"synthientId": ME, "signature": "00", "packet": {"type": "peerHeart"}}, ("x", "y")),
+               Persist("peers", PEER, {"synthientId": PEER, "seenOn": ["gun"], "totalTokens": 3})]
+    objs = DatasetRecorder(ME, "browser", NOW).feed(actions, NOW)
+    dicts = DatasetRecorder(ME, "browser", NOW).feed([action_to_dict(a) for a in actions], NOW)
+    assert objs == dicts and [r["kind"] for r in objs] == ["request", "sent", "peer"]
+    assert objs[1]["to"] == 2
