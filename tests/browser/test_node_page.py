@@ -90,6 +90,18 @@ def test_worker_that_cannot_load_leaves_a_follower(fresh_context, node_url):
     row = page.locator(f'[data-worker-id="{worker["workerId"]}"]')
     assert "failed" in row.inner_text() and "NoSuchModel" in row.inner_text()
     # The node keeps running: it still takes requests (nobody can infer them here).
-    rid = page.evaluate("window.rakis.submit({prompt: 'hi', timeMs: 5000})")
+    rid = page.evaluate("window.rakis.submit({prompt: 'hi', timeMs: 120000})")
     view = page.evaluate("id => window.rakis.request(id)", rid)
     assert view["requestId"] == rid and view["status"] == "awaiting_commitments"
+    armed = page.evaluate("window.rakis.status().timers")
+    assert armed >= 4          # the v2 phase timers of the request
+    page.evaluate("window.rakis.flushed()")
+
+    # Reload mid-request: the request comes back from IndexedDB and its timers are armed again.
+    page.reload()
+    unlock(page, PASSWORD)
+    wait_ready(page)
+    assert page.evaluate("window.rakis.status().restored") is True
+    assert page.evaluate("id => window.rakis.request(id)", rid)["status"] == "awaiting_commitments"
+    assert page.evaluate("window.rakis.status().timers") == armed
+    page.locator(f'[data-request-id="{rid}"]').wait_for()

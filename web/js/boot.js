@@ -186,7 +186,7 @@ async function main() {
   timings.total = Math.round(performance.now() - started);
   ui.progress("node", "ready", `${Object.values(tables).reduce((n, t) => n + t.length, 0)} stored records, ` +
               `crypto: ${cryptoName}`);
-  ui.requestForm((opts) => submit(opts));
+  ui.requestForm((opts) => submit(opts), manifest.models?.llm?.name);
   ui.showNode();
   ui.setStatus(status());
 }

@@ -102,7 +102,8 @@ export class UI {
 
   // ------------------------------------------------------------ request form
 
-  requestForm(onSubmit) {
+  requestForm(onSubmit, defaultModel) {
+    if (defaultModel) $("request-form").elements.models.value = defaultModel;
     $("request-form").onsubmit = async (e) => {
       e.preventDefault();
       const f = e.target.elements;
