@@ -70,11 +70,11 @@ def accepted(ds: Dataset, ptype: Optional[str] = None) -> list[dict]:
 # ---------------------------------------------------------------------- 1. visitors
 
 def visitor_shares(ds: Dataset) -> dict:
-    """Chart 1. Visitors = distinct peers this node heard from (senders of any packet, or peers in
-    its peer samples, gossip included). Requesting = visitors whose p2pInferenceRequest this node
+    """Chart 1. Visitors = distinct peers this node heard from (senders of valid packets, or peers
+    in its peer samples, gossip included). Requesting = visitors whose p2pInferenceRequest this node
     saw (request records `fromSynthientId`, or accepted request packets). Working = visitors that
     committed an inference or reported more than 0 AI workers. Shares are of visitors."""
-    visitors = _others(ds, [p.get("from") for p in ds.of("packet")] +
+    visitors = _others(ds, [p.get("from") for p in ds.of("packet") if p.get("outcome") in ("accepted", "duplicate")] +
                        [p.get("synthientId") for p in ds.of("peer")])
     requesters = _others(ds, [r.get("fromSynthientId") for r in ds.of("request") if r.get("state") == "requested"] +
                          [p.get("from") for p in accepted(ds, "p2pInferenceRequest")])

@@ -31,10 +31,11 @@ STASH_CAP = 4096          # pending per-packet details awaiting their emit (boun
 
 @dataclass(frozen=True)
 class Retention:
-    """How much a node keeps. Counts are records; ages are ms before the newest record."""
+    """How much a node keeps in memory. Counts are records; ages are ms before the newest record.
+    For longer spans a runtime appends what `feed` returns to its own storage as it goes."""
 
-    max_packets: int = 50_000          # packet + sent records (v1: 5,000 packets, regretted)
-    max_records: int = 1_000_000       # every other kind together
+    max_packets: int = 20_000          # packet + sent records (v1: 5,000 packets, regretted)
+    max_records: int = 200_000         # every other kind together (~30 per request)
     max_packet_age_ms: Optional[int] = 24 * 3600_000
     max_record_age_ms: Optional[int] = 60 * 24 * 3600_000
     peer_sample_ms: int = 60_000       # at most one unchanged peer sample per peer per this span

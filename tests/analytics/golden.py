@@ -69,8 +69,8 @@ def build_a() -> Dataset:
         first, second = ("nostr", "torrent") if i < 5 else ("torrent", "nostr")
         recs.append(_pkt(i, p, "peerStatusUpdate", first, 100))
         recs.append(_pkt(i, p, "peerStatusUpdate", second, 100, outcome="duplicate"))
-    # A rejected 5000 B packet: not a packet of the network's traffic.
-    recs.append(_pkt(9, "p7", "inferenceCommit", "nostr", 5000, outcome="bad_signature"))
+    # A rejected 5000 B packet from a made-up sender: neither traffic nor a visitor.
+    recs.append(_pkt(9, "spoofed", "inferenceCommit", "nostr", 5000, outcome="bad_signature"))
     # p4 committed once (so 4 workers: p1, p2, p3 by report, p4 by commit).
     recs.append(new_record("commit", t=T0 + 20 * S, requestId="R0", synthientId="p4", committed=1))
     for k, rid in enumerate(REQUESTS):
