@@ -1,0 +1,6 @@
+"""`python -m rakis_py.serve`."""
+import sys
+
+from .cli import main
+
+sys.exit(main())

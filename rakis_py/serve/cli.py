@@ -1,0 +1,101 @@
+"""`rakis serve` / `python -m rakis_py.serve`: the page and its local relays until Ctrl-C.
+
+    python -m rakis_py.serve [--dist dist] [--host 127.0.0.1] [--port 8000] [--topic rakis2]
+                             [--nostr-port P+1] [--mqtt-port P+2] [--mqtt-tcp-port P+3] [--no-mqtt]
+
+Relay ports default to the page port + 1, 2, 3 (stable numbers for a LAN firewall); 0 picks free
+ones. The page learns them from /rakis-config.json, so only --port has to be shared."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from .ports import PortInUse, check_free
+from .relays import LocalRelays, RelayError
+from .site_config import SiteConfig
+from .static import StaticServer
+from .trystero_names import DEFAULT_TOPIC, network_kind
+
+# Kinds nostr-sdk's LocalRelay refuses (NIP-42 auth, Blossom auth, NIP-98 HTTP auth).
+LOCAL_RELAY_REFUSED_KINDS = {22242, 24242, 27235}
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="rakis serve", description=__doc__.split("\n\n")[0])
+    p.add_argument("--dist", type=Path, default=Path("dist"), help="built site (python build.py)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address the page and the relays bind (0.0.0.0 for a LAN)")
+    p.add_argument("--port", type=int, default=8000, help="page port (0: any free port)")
+    p.add_argument("--topic", default=DEFAULT_TOPIC, help="network name; another name is another network")
+    p.add_argument("--nostr-port", type=int, default=None, help="Nostr relay port (default port+1)")
+    p.add_argument("--mqtt-port", type=int, default=None, help="mosquitto websockets port (default port+2)")
+    p.add_argument("--mqtt-tcp-port", type=int, default=None, help="mosquitto TCP port (default port+3)")
+    p.add_argument("--no-mqtt", action="store_true", help="do not start mosquitto even when installed")
+    p.add_argument("--verbose", action="store_true", help="log every HTTP request")
+    args = p.parse_args(argv)
+    derived = {"nostr_port": 1, "mqtt_port": 2, "mqtt_tcp_port": 3}
+    for name, offset in derived.items():
+        if getattr(args, name) is None:
+            setattr(args, name, args.port + offset if args.port else 0)
+    return args
+
+
+def check_topic(topic: str) -> str | None:
+    if not topic or len(topic) > 64:
+        return "the network name must be 1-64 characters"
+    if network_kind(topic) in LOCAL_RELAY_REFUSED_KINDS:
+        return (f"the local Nostr relay refuses event kind {network_kind(topic)}, which this network "
+                "name maps to in Trystero: pick another --topic")
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(list(sys.argv[1:] if argv is None else argv))
+    problem = check_topic(args.topic)
+    if problem:
+        print(f"rakis serve: {problem}", file=sys.stderr)
+        return 2
+    if not (args.dist / "index.html").is_file():
+        print(f"rakis serve: {args.dist}/index.html not found: build the site first (python build.py)",
+              file=sys.stderr)
+        return 2
+
+    stop = threading.Event()
+    # SIGTERM stops like Ctrl-C; both only set the event, the main thread does the cleanup.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+
+    relays = LocalRelays(args.host, args.nostr_port, args.mqtt_port, args.mqtt_tcp_port,
+                         mqtt=False if args.no_mqtt else None)
+    config = SiteConfig(topic=args.topic, bind_host=args.host)
+    site = StaticServer(args.dist, args.host, args.port, config.to_json, quiet=not args.verbose)
+    try:
+        check_free(args.host, args.port, "page server", "--port")  # fail before starting relays
+        relays.start()
+        config.relay_ports = relays.ports()
+        site.start()
+        print(f"rakis serve: {site.url}  (network {args.topic!r})", flush=True)
+        for name, relay in relays.relays.items():
+            print(f"  {name:6} relay {relay.url}  (pid {relay.pid})", flush=True)
+        for name, why in relays.skipped.items():
+            print(f"  {name:6} not started: {why}", flush=True)
+        print("Ctrl-C to stop.", flush=True)
+        reported: set[str] = set()
+        while not stop.wait(1.0):
+            for name in relays.died():
+                if name not in reported:
+                    reported.add(name)
+                    print(f"rakis serve: the {name} relay exited; the page keeps using the others",
+                          file=sys.stderr, flush=True)
+    except (PortInUse, RelayError, FileNotFoundError) as e:
+        print(f"rakis serve: {e}", file=sys.stderr)
+        return 1
+    finally:
+        relays.stop()
+        site.stop()
+    print("rakis serve: stopped", flush=True)
+    return 0

@@ -1,0 +1,63 @@
+"""What the page learns from GET /rakis-config.json (read by web/js/transport/config.js).
+
+    {"version": 1, "source": "rakis serve",
+     "topic": "rakis2",                                  network name (v1 `topic`)
+     "relays": {"nostr": ["ws://HOST:PORT"], "mqtt": ["ws://HOST:PORT"]},   one entry per channel
+     "iceServers": []}                                   no STUN/TURN lookups offline
+
+Relay URLs are built per request from the Host the browser used, so a page opened over the LAN
+(`--host 0.0.0.0`, http://192.168.1.5:8000/) gets ws://192.168.1.5:PORT and not 127.0.0.1."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+
+from .trystero_names import DEFAULT_TOPIC
+
+
+@dataclass
+class SiteConfig:
+    topic: str = DEFAULT_TOPIC
+    # channel name -> relay port (ws://, the page is served over plain http).
+    relay_ports: dict[str, int] = field(default_factory=dict)
+    ice_servers: list[dict] = field(default_factory=list)
+    bind_host: str = "127.0.0.1"
+
+    def to_json(self, request_host: str | None = None) -> dict:
+        host = _hostname(request_host) or _url_host(self.bind_host)
+        return {
+            "version": 1,
+            "source": "rakis serve",
+            "topic": self.topic,
+            "relays": {name: [f"ws://{host}:{port}"] for name, port in self.relay_ports.items()},
+            "iceServers": list(self.ice_servers),
+        }
+
+
+def _url_host(host: str) -> str:
+    if host in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    try:
+        if ipaddress.ip_address(host).version == 6:
+            return f"[{host}]"
+    except ValueError:
+        pass
+    return host
+
+
+def _hostname(host_header: str | None) -> str | None:
+    """The host part of an HTTP Host header ("example:8000", "[::1]:8000"), or None if unusable."""
+    if not host_header:
+        return None
+    h = host_header.strip()
+    if h.startswith("["):
+        end = h.find("]")
+        return h[: end + 1] if end > 0 else None
+    name = h.rsplit(":", 1)[0] if h.count(":") == 1 else h
+    # Only hostname characters: the value ends up in a URL the page connects to.
+    if not name or not all(c.isalnum() or c in ".-_" for c in name):
+        return None
+    return name
