@@ -29,21 +29,30 @@ def base_url(dist):
 
 
 @pytest.fixture(scope="session")
-def browser():
+def launch():
+    """launch(extra_args) -> a headless Debian chromium (closed at session end)."""
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed (requirements/test.in)")
     path = chromium_path()
     if path is None:
         pytest.skip("chromium not installed (apt-get install -y chromium)")
+    browsers = []
     with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=path, args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
+        def _launch(extra_args=()):
+            browsers.append(pw.chromium.launch(executable_path=path, args=CHROMIUM_ARGS + list(extra_args)))
+            return browsers[-1]
+        yield _launch
+        for b in browsers:
+            b.close()
 
 
 @pytest.fixture(scope="session")
-def page(browser, base_url):
-    """One page for the session; requests to anything but the local server are aborted and listed
-    in page.offsite (the site must work with no network)."""
+def browser(launch):
+    return launch()
+
+
+def open_page(browser, base_url):
+    """A blank page of the site's origin; requests to anything but the local server are aborted and
+    listed in page.offsite (the site must work with no network)."""
     context = browser.new_context()
     page = context.new_page()
     page.offsite = []
@@ -59,5 +68,12 @@ def page(browser, base_url):
     context.route("**/*", route)
     page.on("requestfailed", lambda req: page.failed.append(req.url))
     page.goto(base_url + BLANK_PAGE.lstrip("/"))
+    return page
+
+
+@pytest.fixture(scope="session")
+def page(browser, base_url):
+    """One page for the session (see open_page)."""
+    page = open_page(browser, base_url)
     yield page
-    context.close()
+    page.context.close()

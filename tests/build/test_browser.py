@@ -118,6 +118,20 @@ def test_embedding_bits_equal_numpy_packbits_of_onnxruntime(embedded, dist):
         assert hamming(ours, theirs) <= 2
 
 
+def test_embedding_worker_uses_webgpu_when_chromium_offers_an_adapter(launch, base_url, embedded):
+    """--enable-unsafe-webgpu gives headless chromium a (software) adapter: the worker must take the
+    webgpu path and give (nearly) the same bits as wasm. Slow per embedding, so one short text."""
+    from .conftest import open_page
+    page = open_page(launch(["--enable-unsafe-webgpu"]), base_url)
+    run = page.evaluate(WORKER_RUN, {
+        "url": "./workers/embedding_worker.js", "load": {"model": "embedding"},
+        "job": {"type": "embed", "jobId": "w1", "texts": SIMILAR_DISSIMILAR[:1]}, "want": "embeddings"})
+    assert run["loaded"]["backend"] == "webgpu"
+    assert hamming(run["result"]["bits"][0], embedded["result"]["bits"][0]) <= 4
+    assert page.offsite == []
+    page.context.close()
+
+
 def test_llm_worker_answers_capital_of_france(page):
     run = page.evaluate(WORKER_RUN, {
         "url": "./workers/llm_worker.js", "load": {"model": "SmolLM2-135M-Instruct", "dtype": "q8"},
