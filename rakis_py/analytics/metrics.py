@@ -476,6 +476,13 @@ def tokens_per_second(ds: Dataset, bucket_ms: Optional[int] = None) -> dict:
 
 # ---------------------------------------------------------------------- headline
 
+def _duration(ms: int) -> str:
+    for unit, size in (("days", 86_400_000), ("h", 3_600_000), ("min", 60_000)):
+        if ms >= size:
+            return f"{ms / size:.1f} {unit}"
+    return f"{ms / 1000:.1f} s"
+
+
 def headline(datasets: Sequence[Dataset]) -> list[dict]:
     """The headline-figures table: our value (first dataset; divergence needs two) next to the test's."""
     ds = datasets[0]
@@ -484,7 +491,7 @@ def headline(datasets: Sequence[Dataset]) -> list[dict]:
     nodes, tok = node_counts(ds), tokens_over_time(ds)
     dist = cluster_distance_stats(ds)
     rows = [
-        ("duration (hours)", (hi - lo) / 3_600_000, "~1 month"),
+        ("duration", _duration(hi - lo), "~1 month"),
         ("nodes heard from", nodes["distinct_nodes"], "~2,000"),
         ("tokens seen / reported by peers", f"{tok['total_seen']:.0f} / {tok['total_reported']:.0f}", "~10 M at the report"),
         ("visitors who sent a request (%)", vis["share_requesting"], "just over 25%"),
