@@ -13,7 +13,7 @@ commands:
   sim       run the network simulator (rakis sim --help)
   serve     serve dist/ with local relays            (not built yet: see README, "Status")
   bench     run the benchmark suite                  (not built yet: see bench/)
-  analyze   build the stability report from datasets (not built yet)
+  analyze   build the stability report from datasets (rakis analyze --help)
 """
 
 
@@ -26,7 +26,10 @@ def main(argv: list[str] | None = None) -> int:
     if cmd == "sim":
         from rakis_py.sim.cli import main as sim_main
         return sim_main(rest)
-    if cmd in ("serve", "bench", "analyze"):
+    if cmd == "analyze":
+        from rakis_py.analytics.cli import main as analyze_main
+        return analyze_main(rest)
+    if cmd in ("serve", "bench"):
         print(f"rakis {cmd}: not implemented yet in this version (see README.md, Status)", file=sys.stderr)
         return 2
     print(f"rakis: unknown command {cmd!r}\n\n{USAGE}", file=sys.stderr)

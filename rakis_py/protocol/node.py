@@ -1029,7 +1029,8 @@ class Node:
                    accepted=[c.inference_id for c in out.accepted],
                    winner=out.winner.b_embedding_hash if out.winner else None,
                    output=out.winner.output if out.winner else None,
-                   rejected=len(out.rejections), commitSetHash=q.agreed_hash)
+                   rejected=len(out.rejections), commitSetHash=q.agreed_hash,
+                   centreDistances=out.debug.get("centreDistances"))
         self._request_state(rid, "done" if out.success else "failed", now,
                             reason=out.reason if not out.success else None)
         if publish and packet is not None:
