@@ -87,7 +87,7 @@ def build(out: Path, cache: Path, online_models: bool, log, digest: str = "") ->
     }
     (tmp / check.INFO).write_text(json.dumps(info, indent=1, sort_keys=True) + "\n")
     # Swap in the new dist with two renames: readers see the old or the new tree, not a half-built one.
-    old = out.with_name(out.name + ".old")
+    old = out.with_name(out.name + ".old.tmp")
     shutil.rmtree(old, ignore_errors=True)
     if out.exists():
         out.rename(old)
