@@ -6,7 +6,7 @@ typed-array conversions) and makes the adapter testable on CPython.
 
 Events from JS (all times are ms since the epoch; `now` is Date.now() at the crossing):
   {type: "boot"}                                             -> Booted (when the core has it)
-  {type: "packet", data: envelope-object|JSON-string, channel, size?}
+  {type: "packet", data: envelope-object|JSON-string, channel, size?, receivedAt? (default now)}
   {type: "timer", timerId}
   {type: "submit", prompt, acceptedModels?, quorum?, agreement? (percent, 0-100], distance? (bits),
    timeMs?, maxTokens?, temperature?, protocol?}
@@ -91,7 +91,8 @@ def _booted(o: dict, now: int) -> Any:
 _EVENTS: dict[str, Callable[[dict, int], Any]] = {
     "boot": _booted,
     "packet": lambda o, now: ev.PacketReceived(
-        data=_req(o, "data", (dict, str)), channel=_req(o, "channel", str), received_at=now,
+        data=_req(o, "data", (dict, str)), channel=_req(o, "channel", str),
+        received_at=int(_opt(o, "receivedAt", int, now)),
         size=_opt(o, "size", int, None)),
     "timer": lambda o, now: ev.TimerFired(_req(o, "timerId", str)),
     "submit": _submit,

@@ -57,6 +57,8 @@ def test_bad_events_raise_bad_event_only(bad):
 def test_events_carry_page_time_and_bits():
     p = event_from_dict({"type": "packet", "data": {"a": 1}, "channel": "loopback", "size": 9}, T0)
     assert p == ev.PacketReceived({"a": 1}, "loopback", T0, 9)
+    q = event_from_dict({"type": "packet", "data": "{}", "channel": "nostr", "receivedAt": T0 - 5}, T0)
+    assert q.received_at == T0 - 5 and q.size is None
     e = event_from_dict({"type": "embeddingFinished", "jobId": "j", "bits": [[1, 255], [0]]}, T0)
     assert e.bembeddings == (b"\x01\xff", b"\x00")
     w = event_from_dict({"type": "worker", "workerId": "w", "kind": "llm", "model": LLM, "state": "ready",

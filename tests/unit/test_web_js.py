@@ -88,3 +88,12 @@ def test_loopback_delivers_an_async_parsed_copy():
     assert got["channel"] == "loopback" and got["env"]["packet"]["text"] == "é"
     assert got["size"] == len(json.dumps(got["env"], separators=(",", ":"), ensure_ascii=False).encode())
     assert r["channels"] == ["loopback"] and r["sent"] == 1 and r["received"] == 1
+
+
+def test_network_transport_adapts_the_trystero_transport():
+    r = run("network")
+    assert r["selfId"] == "me"
+    assert r["got"] == [{"env": {"packet": 1}, "channel": "mqtt", "size": 77, "receivedAt": 1234}]
+    assert r["sent"] == [{"envelope": {"e": 1}, "to": ["aa"]}, {"envelope": {"e": 2}, "to": None}, "closed"]
+    assert r["channels"] == ["loopback", "nostr", "mqtt"]
+    assert r["peers"] == ["aa", "p2"]

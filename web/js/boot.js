@@ -13,6 +13,7 @@
 //   requests()              -> Promise<[request views]>
 //   workers.spawn(kind, model?) / workers.stop(workerId) / workers.follower()
 //   flushed()               -> Promise: every IndexedDB write so far is committed
+//   debug                   {pyodide, bridge, store} once started (console use, not an API)
 //
 // URL parameters (tests, phones): ?llm=<model>&embedding=<model> choose the worker models,
 // ?llmWorkers=N&embeddingWorkers=N how many to start (0 and 0 = follower mode).
@@ -173,11 +174,14 @@ async function main() {
   const transports = new Transports();
   const timers = new Timers((timerId) => dispatch({ type: "timer", timerId }));
   bridge = new NodeBridge({ host, store, timers, transports, workers });
+  Object.assign(window.rakis.debug, { pyodide: py, bridge, store });
   bridge.onEmit((kind, data) => ui.onEmit(kind, data));
   bridge.onEmit(() => ui.setStatus(status()));
   bridge.onPersisted = () => ui.setStatus(status());
-  transports.add(new LoopbackTransport(),
-                 (envelope, channel, size) => dispatch({ type: "packet", data: envelope, channel, size }));
+  const onPacket = (envelope, channel, size, receivedAt) =>
+    dispatch({ type: "packet", data: envelope, channel, size, receivedAt });
+  await transports.add(new LoopbackTransport(), onPacket);
+  // Next issue: await transports.add(new NetworkTransport(createTransport, {selfId}), onPacket);
   await bridge.boot();
   for (const v of await bridge.requests()) ui.view(v);
   live = true;
@@ -229,6 +233,7 @@ window.rakis = {
     list: () => bridge?.workers.list() ?? [],
   },
   flushed: async () => { await ready; return bridge.flushed(); },
+  debug: {},   // pyodide, bridge, store once started: for the console, not an API
 };
 ready.then(() => document.body.dataset.ready = "true",
            (err) => { document.body.dataset.ready = "failed"; ui.error("The node could not start", String(err?.stack ?? err)); });

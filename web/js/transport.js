@@ -1,10 +1,13 @@
 // Transports carry signed envelopes between nodes. Every transport has the same small shape, so
-// Trystero rooms (next issue) plug in beside the loopback without touching the bridge:
+// the Trystero network (web/js/transport/index.js, through NetworkTransport below) plugs in beside
+// the loopback without touching the bridge:
 //
-//   name                       the channel name the node records as deliveredThrough / seenOn
-//   start(onPacket)            onPacket(envelopeObject, channel, sizeBytes) for every arriving packet
+//   name                       a label; per-packet channel names come with each packet
+//   start(onPacket)            (may be async) onPacket(envelopeObject, channel, sizeBytes, receivedAt)
+//                              for every arriving packet; channel is recorded as deliveredThrough/seenOn
 //   send(envelope, to)         to: null = everyone, else a list of synthientIds (may broadcast anyway)
 //   peers()                    synthientIds (or peer ids) currently reachable
+//   channels()                 optional: the channel names it delivers on (default [name])
 //   stop()
 //
 // The node already handles its own packets locally when it sends them (as v1 does); the loopback
@@ -20,7 +23,8 @@ export class LoopbackTransport {
   send(envelope) {
     const text = JSON.stringify(envelope);
     // Asynchronous like a real network; a parsed copy, as a data channel would deliver it.
-    setTimeout(() => this.onPacket?.(JSON.parse(text), this.name, new TextEncoder().encode(text).length), 0);
+    setTimeout(() => this.onPacket?.(JSON.parse(text), this.name, new TextEncoder().encode(text).length,
+                                     Date.now()), 0);
   }
 
   peers() {
@@ -32,6 +36,42 @@ export class LoopbackTransport {
   }
 }
 
+// The Trystero network as one transport: `createTransport` is web/js/transport/index.js's export
+// (injected, so this file does not load Trystero unless asked to). Peers are reported by the
+// synthientId they announced (unauthenticated; only envelope signatures count).
+export class NetworkTransport {
+  name = "network";
+
+  constructor(createTransport, options = {}) {
+    this.createTransport = createTransport;
+    this.options = options;
+    this.net = null;
+  }
+
+  async start(onPacket) {
+    this.net = await this.createTransport({
+      ...this.options,
+      onPacket: (envelope, channel, receivedAt, info) => onPacket(envelope, channel, info?.bytes, receivedAt),
+    });
+  }
+
+  send(envelope, to) {
+    this.net?.send(envelope, to ?? null);
+  }
+
+  peers() {
+    return (this.net?.peers() ?? []).map((p) => p.synthientId ?? p.peerId);
+  }
+
+  channels() {
+    return (this.net?.channels() ?? []).map((c) => c.name);
+  }
+
+  stop() {
+    return this.net?.close();
+  }
+}
+
 // Fans sends out to every transport and funnels what they receive into one handler.
 export class Transports {
   constructor() {
@@ -40,12 +80,13 @@ export class Transports {
     this.received = 0;
   }
 
-  add(transport, onPacket) {
-    transport.start((envelope, channel, size) => {
-      this.received += 1;
-      onPacket(envelope, channel, size);
-    });
+  // onPacket(envelope, channel, size, receivedAt). Resolves once the transport has started.
+  async add(transport, onPacket) {
     this.list.push(transport);
+    await transport.start((envelope, channel, size, receivedAt) => {
+      this.received += 1;
+      onPacket(envelope, channel, size, receivedAt ?? Date.now());
+    });
   }
 
   send(envelope, to) {
@@ -54,7 +95,7 @@ export class Transports {
   }
 
   channels() {
-    return this.list.map((t) => t.name);
+    return [...new Set(this.list.flatMap((t) => (t.channels ? t.channels() : [t.name])))];
   }
 
   peers() {

@@ -3,7 +3,7 @@
 import { bridge as ed } from "../../../web/js/ed25519.js";
 import { decrypt, encrypt, STORE_KEY, unlockOrCreate, WrongPassword } from "../../../web/js/identity.js";
 import { Timers } from "../../../web/js/timers.js";
-import { LoopbackTransport, Transports } from "../../../web/js/transport.js";
+import { LoopbackTransport, NetworkTransport, Transports } from "../../../web/js/transport.js";
 
 class MemoryStorage {
   constructor() { this.items = new Map(); }
@@ -66,6 +66,28 @@ if (cmd === "identity") {
   const before = got.length;
   await sleep(20);
   out = { before, got, sameObject: got[0]?.env === envelope, channels: ts.channels(), sent: ts.sent, received: ts.received };
+} else if (cmd === "network") {
+  // A stand-in for web/js/transport/index.js createTransport: records sends, delivers one packet.
+  const sent = [];
+  let given = null;
+  const fake = async (options) => {
+    given = options;
+    return {
+      send: (envelope, to) => sent.push({ envelope, to }),
+      peers: () => [{ channel: "nostr", peerId: "p1", synthientId: "aa" }, { channel: "mqtt", peerId: "p2", synthientId: null }],
+      channels: () => [{ name: "nostr", state: "live" }, { name: "mqtt", state: "down" }],
+      close: async () => { sent.push("closed"); },
+    };
+  };
+  const got = [];
+  const ts = new Transports();
+  await ts.add(new LoopbackTransport(), () => {});
+  await ts.add(new NetworkTransport(fake, { selfId: "me" }), (env, channel, size, receivedAt) => got.push({ env, channel, size, receivedAt }));
+  given.onPacket({ packet: 1 }, "mqtt", 1234, { bytes: 77 });
+  ts.send({ e: 1 }, ["aa"]);
+  ts.send({ e: 2 });
+  await ts.list[1].stop();
+  out = { selfId: given.selfId, got, sent, channels: ts.channels(), peers: ts.peers() };
 } else {
   throw new Error(`unknown command ${cmd}`);
 }
