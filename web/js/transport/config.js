@@ -1,0 +1,56 @@
+// Where this page's network is: GET rakis-config.json (written by `rakis serve`: the local relays,
+// the network name, no ICE servers), else the open-web defaults (Trystero's public relays, its
+// default STUN servers) so a page on a static host (a Huggingface Space) needs nothing else.
+//
+// Normalised shape:
+//   { source: "rakis serve" | "defaults",
+//     topic: "rakis2",                               network name (v1 `topic`; another name = another network)
+//     relays: { nostr: [urls] | null, mqtt: [urls] | null },   one entry per channel; null = Trystero's defaults
+//     iceServers: [..] | null }                      null = Trystero's defaults
+
+export const DEFAULT_TOPIC = "rakis2";
+export const DEFAULT_STRATEGIES = ["nostr", "mqtt"];
+
+export function defaults(topic = DEFAULT_TOPIC) {
+  return {
+    source: "defaults",
+    topic,
+    relays: Object.fromEntries(DEFAULT_STRATEGIES.map((s) => [s, null])),
+    iceServers: null,
+  };
+}
+
+const isUrlList = (v) => Array.isArray(v) && v.length > 0 && v.every((u) => typeof u === "string" && /^wss?:\/\//.test(u));
+
+// Keeps only what is well formed; anything else falls back to the defaults, field by field.
+export function normalise(raw, fallback = defaults()) {
+  if (!raw || typeof raw !== "object") return fallback;
+  const topic = typeof raw.topic === "string" && raw.topic.length > 0 && raw.topic.length <= 64 ? raw.topic : fallback.topic;
+  let relays = fallback.relays;
+  if (raw.relays && typeof raw.relays === "object") {
+    relays = {};
+    for (const [name, urls] of Object.entries(raw.relays)) {
+      if (urls === null || isUrlList(urls)) relays[name] = urls;
+    }
+    if (Object.keys(relays).length === 0) relays = fallback.relays;
+  }
+  const iceServers = Array.isArray(raw.iceServers) ? raw.iceServers : fallback.iceServers;
+  return { source: typeof raw.source === "string" ? raw.source : "config", topic, relays, iceServers };
+}
+
+// url: relative to the page (works under a sub-path); topic: an override (e.g. a ?network= URL
+// parameter) that wins over both the file and the defaults.
+export async function loadConfig({ url = "rakis-config.json", topic = null, timeoutMs = 3000, fetchImpl = fetch } = {}) {
+  let config = defaults();
+  try {
+    const ctrl = new AbortController();
+    const timer = setTimeout(() => ctrl.abort(), timeoutMs);
+    const r = await fetchImpl(new URL(url, globalThis.document?.baseURI ?? globalThis.location?.href), { signal: ctrl.signal, cache: "no-store" });
+    clearTimeout(timer);
+    if (r.ok) config = normalise(await r.json());
+  } catch {
+    // No file (static host) or not JSON: the open-web defaults.
+  }
+  if (topic) config = { ...config, topic };
+  return config;
+}
