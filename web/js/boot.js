@@ -5,8 +5,9 @@
 // window.rakis (automation hook for tests and power users):
 //   ready                   Promise, resolves when the node has booted (rejects on a fatal error)
 //   unlock(password, {overwrite})  same as the identity form; resolves to the synthientId
-//   status()                {synthientId, crypto, workers: [{workerId, kind, model, state, backend,
-//                            ...}], peers, channels, totalTokens, requests, timers, persisted}
+//   status()                {synthientId, crypto, restored, workers: [{workerId, kind, model, state,
+//                            backend, ...}], peers (live), knownPeers, channels, totalTokens,
+//                            requests, timers, persisted, timings}
 //   submit({prompt, quorum, agreement (%), timeMs, maxTokens, temperature, acceptedModels?,
 //           distance? (bits), protocol?})   -> Promise<requestId>
 //   request(requestId)      -> Promise<{status, committed, revealed, consensus, result, ...} | null>
@@ -199,6 +200,7 @@ function status() {
   const s = bridge?.status ?? {};
   return {
     ...s,
+    knownPeers: s.peers ?? 0,          // the node's peer table (Python); peers: live links (transports)
     workers: bridge?.workers.list() ?? [],
     peers: bridge?.transports.peers() ?? [],
     channels: bridge?.transports.channels() ?? [],

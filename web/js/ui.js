@@ -293,7 +293,8 @@ export class UI {
     const tps = this.workers.filter((w) => w.tokensPerSecond).map((w) => w.tokensPerSecond.toFixed(1));
     $("stats").replaceChildren(...Object.entries({
       tokens: s.totalTokens ?? 0, workers: `${ready}/${this.workers.length} ready`, "tokens/s": tps.join(", ") || "–",
-      peers: s.peers ?? 0, channels: (s.channels ?? []).join(", "), requests: this.requests.size,
+      peers: `${(s.peers ?? []).length} live, ${s.knownPeers ?? 0} known`, channels: (s.channels ?? []).join(", "),
+      requests: this.requests.size,
       "packets in": this.stats.packets, "packets out": this.stats.sent, rejected: this.stats.rejected,
       timers: s.timers ?? 0, stored: s.persisted ?? 0, crypto: s.crypto ?? "",
     }).map(([k, v]) => el("div", {}, el("dt", {}, k), el("dd", {}, String(v)))));
