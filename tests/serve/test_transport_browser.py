@@ -177,3 +177,34 @@ def test_nostr_relay_that_comes_back_is_rejoined(net, tabs):
     assert "nostr" in _wait_packets(b, 6, ["nostr"])
     print("\nnostr after the outage:", [{k: c[k] for k in ("rejoins", "generation", "lastError")}
                                       for p in tabs for c in p.evaluate("transport.channels()") if c["name"] == "nostr"])
+
+
+def test_room_announcement_uses_the_kind_and_topic_serve_computes(net, tabs):
+    """rakis_py.serve.trystero_names (used to refuse network names the relay would block) agrees
+    with the real Trystero bundle: a tab joining announces on that kind with that #x topic."""
+    from websockets.sync.client import connect
+
+    from rakis_py.serve.trystero_names import nostr_kind, root_topic, room_names
+    topic = root_topic(*room_names("transport-test"))
+    with connect(net["relays"].relays["nostr"].url) as ws:
+        ws.send(json.dumps(["REQ", "watch", {"kinds": [nostr_kind(topic)], "#x": [topic],
+                                             "since": int(time.time()) - 1}]))
+        assert json.loads(ws.recv(timeout=5))[0] == "EOSE"
+        c = _open(net, "c" * 64)
+        try:
+            msg = json.loads(ws.recv(timeout=10))
+        finally:
+            c.close()
+    assert msg[0] == "EVENT" and msg[2]["kind"] == nostr_kind(topic)
+    assert ["x", topic] in msg[2]["tags"]
+
+
+def test_binary_from_a_peer_is_not_delivered(tabs):
+    a, b = tabs
+    before = b.evaluate("log.packets.length")
+    # Straight through the room's packet action (transport.send only takes envelopes), as a hostile
+    # peer would send it.
+    a.evaluate("transport._channels.find(c => c.name === 'nostr').room.packets.send(new Uint8Array([1, 2, 3]))")
+    b.wait_for_function("transport.channels().find(c => c.name === 'nostr').errors"
+                        ".some(e => e.message.startsWith('dropped a non-JSON packet'))", timeout=5000)
+    assert b.evaluate("log.packets.length") == before

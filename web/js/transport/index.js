@@ -82,5 +82,6 @@ export async function createTransport({
     async close() {
       await Promise.all(channels.map((c) => c.close()));
     },
+    _channels: channels, // internal (tests, debugging): the Channel objects
   };
 }

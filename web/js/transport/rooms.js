@@ -39,7 +39,15 @@ export class Room {
       onJoinError: (e) => handlers.onError?.(`join error with ${e.peerId}: ${e.error}`),
     });
     this.packets = this.room.makeAction(PACKET_ACTION, {
-      onMessage: (data, { peerId }) => handlers.onPacket?.(data, peerId, this.synthientOf.get(peerId) ?? null),
+      onMessage: (data, { peerId }) => {
+        // Envelopes travel as JSON; binary from a peer is not a packet (the core checks the rest).
+        if (data === null || typeof data !== "object" || data instanceof ArrayBuffer || ArrayBuffer.isView(data) ||
+            (typeof Blob !== "undefined" && data instanceof Blob)) {
+          handlers.onError?.(`dropped a non-JSON packet from ${peerId}`);
+          return;
+        }
+        handlers.onPacket?.(data, peerId, this.synthientOf.get(peerId) ?? null);
+      },
     });
     this.hello = this.room.makeAction(HELLO_ACTION, {
       onMessage: (data, { peerId }) => {
