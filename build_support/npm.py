@@ -11,7 +11,9 @@ from pathlib import Path
 from .hashing import BuildError
 
 NPM_SPEC = Path(__file__).resolve().parent / "npm"
-SPEC_FILES = ("package.json", "package-lock.json")
+# stubs/empty stands in (package.json "overrides") for onnxruntime-node and sharp: Node-only
+# dependencies of transformers.js that the browser bundle never loads (~300 MB unpacked).
+SPEC_FILES = ("package.json", "package-lock.json", "stubs/empty/package.json")
 
 
 def _spec_digest() -> str:
@@ -30,9 +32,10 @@ def install(cache: Path, log) -> Path:
         return root / "node_modules"
     if shutil.which("npm") is None:
         raise BuildError("npm not found: install Node.js 20+ (Debian: apt-get install -y nodejs npm)")
-    log("npm ci (first run downloads ~300 MB; onnxruntime-node comes along as a dependency)")
+    log("npm ci (first run: ~210 MB unpacked into .cache/npm)")
     root.mkdir(parents=True, exist_ok=True)
     for name in SPEC_FILES:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(NPM_SPEC / name, root / name)
     env = dict(os.environ, ONNXRUNTIME_NODE_INSTALL="skip")
     subprocess.run(["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"],
