@@ -42,14 +42,15 @@ export function normalise(raw, fallback = defaults()) {
 // parameter) that wins over both the file and the defaults.
 export async function loadConfig({ url = "rakis-config.json", topic = null, timeoutMs = 3000, fetchImpl = fetch } = {}) {
   let config = defaults();
+  const ctrl = new AbortController();
+  const timer = setTimeout(() => ctrl.abort(), timeoutMs);
   try {
-    const ctrl = new AbortController();
-    const timer = setTimeout(() => ctrl.abort(), timeoutMs);
     const r = await fetchImpl(new URL(url, globalThis.document?.baseURI ?? globalThis.location?.href), { signal: ctrl.signal, cache: "no-store" });
-    clearTimeout(timer);
     if (r.ok) config = normalise(await r.json());
   } catch {
     // No file (static host) or not JSON: the open-web defaults.
+  } finally {
+    clearTimeout(timer);
   }
   if (topic) config = { ...config, topic };
   return config;
