@@ -105,3 +105,39 @@ def test_worker_that_cannot_load_leaves_a_follower(fresh_context, node_url):
     assert page.evaluate("id => window.rakis.request(id)", rid)["status"] == "awaiting_commitments"
     assert page.evaluate("window.rakis.status().timers") == armed
     page.locator(f'[data-request-id="{rid}"]').wait_for()
+
+
+def test_python_that_fails_to_load_is_a_visible_error(fresh_context, node_url):
+    # loadPackage resolves even when a wheel fails: the page must notice and say so.
+    fresh_context.route("**/rakis_py-*.whl", lambda r: r.fulfill(status=404, body="gone"))
+    page = fresh_context.new_page()
+    page.goto(node_url + "?llmWorkers=0&embeddingWorkers=0")
+    page.wait_for_function("document.body.dataset.ready", timeout=BOOT_MS)
+    assert page.evaluate("document.body.dataset.ready") == "failed"
+    errors = page.inner_text("#errors")
+    assert page.locator("#errors").is_visible() and "rakis" in errors.lower()
+
+
+IDB_PRUNE = """async () => {
+  const { Store } = await import("./js/idb.js");
+  const store = await Store.open("rakis-py-test-prune", { packetCap: 3 });
+  await store.clear();
+  const put = (i, t) => ({ table: "packets", key: `k${i}`, record: { receivedTime: t, i } });
+  await store.applyBatch([put(1, 50), put(2, 10), put(3, 40)]);
+  await store.applyBatch([put(4, 20), put(5, 30), { table: "peers", key: "p", record: { a: 1 } }]);
+  await store.applyBatch([{ table: "peers", key: "p", record: null }, { table: "quorums", key: "q", record: { s: "x" } }]);
+  const all = await store.loadAll();
+  let unknown = null;
+  try { await store.applyBatch([{ table: "nope", key: "k", record: {} }]); } catch (e) { unknown = e.message; }
+  return { kept: all.packets.map((r) => r.i).sort(), peers: all.peers, quorums: all.quorums, tables: Object.keys(all), unknown };
+}"""
+
+
+def test_indexeddb_adapter_batches_deletes_and_caps_packets(fresh_context, node_url):
+    page = fresh_context.new_page()
+    page.goto(node_url + "?llmWorkers=0&embeddingWorkers=0")
+    r = page.evaluate(IDB_PRUNE)
+    assert r["kept"] == [1, 3, 5]            # the 3 newest by receivedTime: 50, 40, 30
+    assert r["peers"] == [] and r["quorums"] == [{"s": "x"}]
+    assert "packets" in r["tables"] and "externalConsensusResults" in r["tables"] and "meta" in r["tables"]
+    assert "unknown table" in r["unknown"]
