@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import socket
 import sys
 import threading
 from pathlib import Path
@@ -53,6 +54,16 @@ def check_topic(topic: str) -> str | None:
     return None
 
 
+def lan_address() -> str | None:
+    """This machine's address on its default route (a UDP connect sends no packet)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("192.0.2.1", 9))  # TEST-NET-1: only used to pick the outgoing interface
+            return s.getsockname()[0]
+        except OSError:
+            return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(list(sys.argv[1:] if argv is None else argv))
     problem = check_topic(args.topic)
@@ -79,6 +90,10 @@ def main(argv: list[str] | None = None) -> int:
         config.relay_ports = relays.ports()
         site.start()
         print(f"rakis serve: {site.url}  (network {args.topic!r})", flush=True)
+        if args.host in ("0.0.0.0", "::", ""):
+            lan = lan_address()
+            if lan:
+                print(f"  on the LAN: http://{lan}:{site.port}/", flush=True)
         for name, relay in relays.relays.items():
             print(f"  {name:6} relay {relay.url}  (pid {relay.pid})", flush=True)
         for name, why in relays.skipped.items():
