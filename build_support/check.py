@@ -1,9 +1,12 @@
 """Verify a built dist against the hashes its build-info.json records: every recorded file present
-with its sha256, no unrecorded files, and the Pyodide lock's sha256s matching the wheels."""
+with its sha256, no unrecorded files, the Pyodide lock's sha256s matching the wheels, and the model
+files being the ones pins.toml pins (so a dist whose build-info was rewritten along with a model
+still fails)."""
 import json
 from pathlib import Path
 
 from .hashing import sha256_file
+from .pins import load_pins
 
 INFO = "build-info.json"
 
@@ -38,4 +41,22 @@ def check_dist(dist: Path) -> list[str]:
                 problems.append(f"pyodide-lock.json: {name} sha256 does not match {wheel}")
             elif wheel not in recorded:
                 problems.append(f"pyodide-lock.json: {name} names {wheel}, which dist does not hold")
+    problems += _check_models(dist, recorded)
+    return problems
+
+
+def _check_models(dist: Path, recorded: dict) -> list[str]:
+    try:
+        manifest = json.loads((dist / "models" / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return ["models/manifest.json is missing or unreadable"]
+    if manifest.get("online"):
+        return []
+    problems = []
+    for role, spec in load_pins()["models"].items():
+        rel = f"models/{spec['name']}/{spec['output_file']}"
+        if recorded.get(rel) != spec["output_sha256"]:
+            problems.append(f"{rel}: not the file pins.toml pins for models.{role} ({spec['output_sha256']})")
+    if manifest.get("embeddingModelHash") != load_pins()["models"]["embedding"]["output_sha256"]:
+        problems.append("models/manifest.json: embeddingModelHash is not the pinned embedding model")
     return problems

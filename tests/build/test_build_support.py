@@ -36,6 +36,8 @@ def make_dist(tmp_path):
     lock = {"packages": {"x": {"file_name": "x-1-py3-none-any.whl", "sha256": sha256_bytes(wheel)}}}
     (dist / "pyodide" / "pyodide-lock.json").write_text(json.dumps(lock))
     (dist / "index.html").write_text("<p>hi</p>")
+    (dist / "models").mkdir()
+    (dist / "models" / "manifest.json").write_text(json.dumps({"online": True}))
     (dist / check.INFO).write_text(json.dumps({"files": check.record_files(dist)}))
     return dist
 

@@ -123,6 +123,19 @@ def test_check_detects_missing_extra_and_swapped_wheel(dist_copy):
     assert any(p.startswith("pyodide-lock.json: numpy") for p in problems)
 
 
+def test_check_refuses_a_swapped_model_even_with_a_matching_build_info(dist_copy):
+    """Rewriting build-info.json along with the model does not hide it: the model hash is pinned."""
+    from build_support.check import INFO, record_files
+    model = dist_copy / "models" / "all-MiniLM-L6-v2" / "onnx" / "model_quantized.onnx"
+    replace(model, b"not the pinned model")
+    info = json.loads((dist_copy / INFO).read_text())
+    info["files"] = record_files(dist_copy)
+    replace(dist_copy / INFO, json.dumps(info).encode())
+    problems = check_dist(dist_copy)
+    assert problems == ["models/all-MiniLM-L6-v2/onnx/model_quantized.onnx: not the file pins.toml pins for "
+                        "models.embedding (" + load_pins()["models"]["embedding"]["output_sha256"] + ")"]
+
+
 def test_online_models_build_ships_no_models(dist, tmp_path):
     """--online-models (untested in a browser here: no hub) leaves the models out and says so."""
     out = tmp_path / "online"
