@@ -185,6 +185,7 @@ async function main() {
   // Next issue: await transports.add(new NetworkTransport(createTransport, {selfId}), onPacket);
   await bridge.boot();
   for (const v of await bridge.requests()) ui.view(v);
+  ui.storedPackets(tables.packets ?? []);
   live = true;
   for (const e of early.splice(0)) dispatch(e);
   mark("node", t0);

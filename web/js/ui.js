@@ -211,7 +211,25 @@ export class UI {
 
   setWorkers(list) {
     this.workers = list;
+    // Model loading shows in the boot panel too (the worker panel appears only once the node is up).
+    for (const w of list) {
+      const files = Object.values(w.progress ?? {});
+      const pct = files.length ? Math.round(files.reduce((a, b) => a + b, 0) / files.length) : 0;
+      const detail = w.state === "loading" ? `${pct}%`
+        : w.state === "ready" ? `${w.backend === "wasm" ? "wasm (no WebGPU adapter)" : w.backend}, ${Math.round(w.loadMs ?? 0)} ms`
+        : w.error;
+      this.progress(`${w.kind} ${w.model}`, w.state === "loading" ? "loading" : w.state, detail);
+    }
     this.#touch("workers");
+  }
+
+  // Packets from the packets table (after a reload), newest first, as rows of the packets list.
+  storedPackets(records) {
+    const rows = [...records].sort((a, b) => (b.receivedTime ?? 0) - (a.receivedTime ?? 0)).slice(0, MAX_PACKETS)
+      .map((r) => ({ t: r.receivedTime, dir: "in", type: r.packet?.type, synthientId: r.synthientId,
+                     channel: r.deliveredThrough, requestId: r.packet?.requestId, outcome: "stored", size: r.size }));
+    this.packets.push(...rows.slice(0, MAX_PACKETS - this.packets.length));
+    this.#touch("packets");
   }
 
   setStatus(status) {
