@@ -89,3 +89,20 @@ def test_topic_checks():
     bad = "n83038"
     assert network_kind(bad) in (22242, 24242, 27235)
     assert "pick another --topic" in check_topic(bad)
+
+
+def test_serve_reports_a_relay_that_dies_and_keeps_serving(needs_nostr, site_dir):
+    proc, banner = _start(site_dir, "--no-mqtt")
+    try:
+        url = re.search(r"(http://\S+/)", banner).group(1)
+        nostr_pid = int(re.search(r"nostr\s+relay \S+\s+\(pid (\d+)\)", banner).group(1))
+        os.kill(nostr_pid, signal.SIGKILL)
+        line = proc.stderr.readline()
+        assert "the nostr relay exited" in line
+        assert get(url + "index.html")[0] == 200  # the page is still served
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
