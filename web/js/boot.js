@@ -35,6 +35,7 @@ const params = new URLSearchParams(location.search);
 const ui = new UI();
 const timings = {};
 let bridge = null;
+let spawnWorker = null;   // (kind, model?) -> workerId, set once the pool exists
 let live = false;   // events go to the node only once it has booted and taken the early ones
 const early = [];   // events (workers, timers, packets) that arrive before that, in order
 
@@ -114,6 +115,7 @@ async function main() {
     if (!m) { ui.error(`No ${kind} model in models/manifest.json`); return null; }
     return workers.spawn(kind, m);
   };
+  spawnWorker = spawn;
   for (const kind of ["llm", "embedding"]) for (let i = 0; i < plan[kind].n; i++) spawn(kind);
   if (plan.llm.n + plan.embedding.n === 0) ui.log("info", "follower mode: no model workers");
   // Worker counts chosen in the UI are kept for the next visit (v1 kept them in its settings).
@@ -231,7 +233,7 @@ window.rakis = {
   request: async (requestId) => { await ready; const v = await bridge.requestView(requestId); ui.view(v); return v; },
   requests: async () => { await ready; return bridge.requests(); },
   workers: {
-    spawn: (kind, model) => bridge?.workers.spawn(kind, model),
+    spawn: (kind, model) => spawnWorker?.(kind, model),
     stop: (id) => bridge?.workers.stop(id),
     list: () => bridge?.workers.list() ?? [],
   },
