@@ -3,7 +3,7 @@
 // and the old one is left, so the channel is never without a room.
 
 import { ChannelHealth, probeRelay, RelayWatch } from "./health.js";
-import { loadStrategy, Room } from "./rooms.js";
+import { loadStrategy, nextGeneration, Room } from "./rooms.js";
 
 // WebSocket subprotocols a relay expects (mosquitto's websockets listener wants "mqtt").
 const PROBE_PROTOCOLS = { mqtt: ["mqtt"] };
@@ -111,9 +111,10 @@ export class Channel {
 
   async rejoin() {
     const old = this.room;
-    const fresh = await this.openRoom(old.generation + 1);
+    const fresh = await this.openRoom(nextGeneration(this.strategy));
     this.room = fresh;
     this.watch.rejoined(this.now());
+    this.health.generation = fresh.generation; // the module instance in use (numbered page-wide)
     this.error(`relay came back: rejoined (generation ${fresh.generation})`);
     for (const peerId of old.peerIds()) {
       this.handlers.onPeer?.({ type: "leave", peerId, synthientId: old.synthientOf.get(peerId) ?? null, channel: this.name });

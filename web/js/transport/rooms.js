@@ -15,6 +15,11 @@ export const roomNames = (topic) => ({ appId: topic, roomId: `${topic}T` });
 // Every generation is a fresh module instance (its own relay sockets and retry state): Trystero
 // keeps one client per relay URL for the life of the module and stops retrying a relay that was
 // away for about a minute, so coming back after that needs a new instance, not a new room.
+// Generations are numbered per strategy across the page, so two transports in one page never share
+// an instance that one of them retires.
+const generations = {};
+export const nextGeneration = (strategy) => (generations[strategy] = (generations[strategy] ?? 0) + 1);
+
 export function loadStrategy(strategy, { vendorBase = VENDOR_BASE, generation = 0 } = {}) {
   const url = new URL(`${strategy}.mjs`, vendorBase);
   if (generation > 0) url.searchParams.set("gen", String(generation));
