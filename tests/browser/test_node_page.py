@@ -106,6 +106,17 @@ def test_worker_that_cannot_load_leaves_a_follower(fresh_context, node_url):
     assert page.evaluate("window.rakis.status().timers") == armed
     page.locator(f'[data-request-id="{rid}"]').wait_for()
 
+    # Scale up from the panel, then down again: the node learns of both.
+    page.click("#add-embedding")
+    page.wait_for_function("window.rakis.status().workers.some(w => w.kind === 'embedding' && "
+                           "w.state === 'ready')", timeout=BOOT_MS)
+    added = next(w for w in page.evaluate("window.rakis.status().workers") if w["kind"] == "embedding")
+    assert added["backend"] == "wasm"
+    page.locator(f'[data-worker-id="{added["workerId"]}"] button').click()
+    page.wait_for_function("!window.rakis.status().workers.some(w => w.kind === 'embedding')")
+    # Kept for the next visit (the failed LLM worker still counts: it is retried on reload).
+    assert page.evaluate("JSON.parse(localStorage.getItem('rakis.workers'))") == {"llm": 1, "embedding": 0}
+
 
 def test_python_that_fails_to_load_is_a_visible_error(fresh_context, node_url):
     # loadPackage resolves even when a wheel fails: the page must notice and say so.
