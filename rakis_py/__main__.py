@@ -11,7 +11,7 @@ USAGE = """usage: rakis <command> [options]
 
 commands:
   sim       run the network simulator (rakis sim --help)
-  serve     serve dist/ with local relays            (not built yet: see README, "Status")
+  serve     serve dist/ with local relays (rakis serve --help)
   bench     run the benchmark suite                  (not built yet: see bench/)
   analyze   build the stability report from datasets (rakis analyze --help)
 """
@@ -29,7 +29,10 @@ def main(argv: list[str] | None = None) -> int:
     if cmd == "analyze":
         from rakis_py.analytics.cli import main as analyze_main
         return analyze_main(rest)
-    if cmd in ("serve", "bench"):
+    if cmd == "serve":
+        from rakis_py.serve.cli import main as serve_main
+        return serve_main(rest)
+    if cmd in ("bench",):
         print(f"rakis {cmd}: not implemented yet in this version (see README.md, Status)", file=sys.stderr)
         return 2
     print(f"rakis: unknown command {cmd!r}\n\n{USAGE}", file=sys.stderr)
