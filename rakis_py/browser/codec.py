@@ -13,7 +13,8 @@ Events from JS (all times are ms since the epoch; `now` is Date.now() at the cro
   {type: "worker", workerId, kind: "llm"|"embedding", model, state, backend?, detail?}
   {type: "inferenceFinished", jobId, output, tokenCount, startedAt, completedAt}
   {type: "inferenceFailed", jobId, error}
-  {type: "embeddingFinished", jobId, bits: [[int 0..255, ...] per text]}
+  {type: "embeddingFinished", jobId, bits: [[int 0..255, ...] per text], embeddings?: [[float, ...]]}
+      (float vectors only matter for v1-shaped reveals; v2 sends bits alone)
   {type: "embeddingFailed", jobId, error}
 
 Actions to JS: {type: "send"|"runInference"|"runEmbedding"|"persist"|"setTimer"|"cancelTimer"|"emit",
@@ -58,6 +59,16 @@ def _bits(value: Any) -> bytes:
                                               and 0 <= b <= 255 for b in value):
         raise BadEvent("embeddingFinished: each entry of bits must be a list of ints 0..255")
     return bytes(value)
+
+
+def _floats(value: Any) -> Any:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(
+            isinstance(v, list) and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
+            for v in value):
+        raise BadEvent("embeddingFinished: embeddings must be lists of numbers")
+    return tuple(tuple(float(x) for x in v) for v in value)
 
 
 def _submit(o: dict, now: int) -> ev.RequestSubmitted:
@@ -105,7 +116,8 @@ _EVENTS: dict[str, Callable[[dict, int], Any]] = {
         completed_at=_req(o, "completedAt", int)),
     "inferenceFailed": lambda o, now: ev.InferenceFailed(_req(o, "jobId", str), str(o.get("error", ""))),
     "embeddingFinished": lambda o, now: ev.EmbeddingFinished(
-        job_id=_req(o, "jobId", str), bembeddings=tuple(_bits(b) for b in _req(o, "bits", list))),
+        job_id=_req(o, "jobId", str), bembeddings=tuple(_bits(b) for b in _req(o, "bits", list)),
+        embeddings=_floats(o.get("embeddings"))),
     "embeddingFailed": lambda o, now: ev.EmbeddingFailed(_req(o, "jobId", str), str(o.get("error", ""))),
 }
 

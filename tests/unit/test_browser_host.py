@@ -60,7 +60,11 @@ def test_events_carry_page_time_and_bits():
     q = event_from_dict({"type": "packet", "data": "{}", "channel": "nostr", "receivedAt": T0 - 5}, T0)
     assert q.received_at == T0 - 5 and q.size is None
     e = event_from_dict({"type": "embeddingFinished", "jobId": "j", "bits": [[1, 255], [0]]}, T0)
-    assert e.bembeddings == (b"\x01\xff", b"\x00")
+    assert e.bembeddings == (b"\x01\xff", b"\x00") and e.embeddings is None
+    f = event_from_dict({"type": "embeddingFinished", "jobId": "j", "bits": [[1]], "embeddings": [[0.5, -1]]}, T0)
+    assert f.embeddings == ((0.5, -1.0),)
+    with pytest.raises(BadEvent):
+        event_from_dict({"type": "embeddingFinished", "jobId": "j", "bits": [[1]], "embeddings": [["x"]]}, T0)
     w = event_from_dict({"type": "worker", "workerId": "w", "kind": "llm", "model": LLM, "state": "ready",
                          "backend": "wasm"}, T0)
     assert (w.worker_id, w.state, w.backend, w.detail) == ("w", "ready", "wasm", "")

@@ -148,7 +148,9 @@ export class WorkerPool {
       case "embeddings":
         this.#finish(info, data.jobId);
         this.onEvent({ type: "embeddingFinished", jobId: data.jobId,
-                       bits: data.bits.map((b) => Array.from(b)) });
+                       bits: data.bits.map((b) => Array.from(b)),
+                       // Float vectors, if the worker sends them (only v1-shaped reveals use them).
+                       ...(data.embeddings ? { embeddings: data.embeddings.map((v) => Array.from(v)) } : {}) });
         this.onChange();
         break;
       case "error":
