@@ -18,7 +18,11 @@ request by all of them. Definitions (these are what the summary JSON reports):
 * majority agreement: the most common honest result is held by > 50% of the honest nodes that
   participated or produced a result. ``majority_agreement`` = share of quorums.
 * ``publisher_agreement``: share of quorums with >= 1 result where all honest results are
-  identical (what one v1 observer could see: "my result agreed 100% with the network's").
+  identical.
+* ``observer_agreement`` / ``observer_majority``: what the stability test measured from one
+  node's log: among quorums with at least one published ``inferenceQuorumComputed``, the share
+  where every published ``validSingleInference.bEmbeddingHash`` is the same (the v1 UI's
+  agree/disagree count) / where the most common one has > 50% of the published packets.
 * failed_by_phase (requests without full agreement, first matching cause):
   ``missing_commits`` (fewer commits sent than the threshold), ``missing_reveals`` (fewer reveals
   sent than the threshold), ``verification`` (reveals were rejected or a node reports a
@@ -129,6 +133,7 @@ class Metrics:
         results.update({n: r for n, r in rec.computed.items() if honest(n)})
         participants = {n for n in rec.commits if honest(n) and online_at(n, rec.window_end_ms)}
         is_quorum = len(rec.commits) >= rec.threshold or bool(results)
+        pub = Counter(w for n, (w, _j) in rec.published.items() if honest(n))
         distinct = Counter(results.values())
         identical = len(distinct) == 1
         full = bool(results) and identical and participants <= set(results)
@@ -150,6 +155,8 @@ class Metrics:
                 phase = "timing"
         return {"quorum": is_quorum, "full": full, "majority": majority,
                 "publisher_agreement": bool(results) and identical, "has_result": bool(results),
+                "has_published": bool(pub), "observer_agreement": bool(pub) and len(pub) == 1,
+                "observer_majority": bool(pub) and pub.most_common(1)[0][1] * 2 > sum(pub.values()),
                 "phase": phase, "results": len(results), "distinct_results": len(distinct),
                 "participants": len(participants), "commits": len(rec.commits)}
 
@@ -158,6 +165,7 @@ class Metrics:
         quorums = [v for v in verdicts if v["quorum"]]
         nq = len(quorums)
         with_result = [v for v in quorums if v["has_result"]]
+        published = [v for v in quorums if v["has_published"]]
         share = lambda k, vs: round(sum(1 for v in vs if v[k]) / len(vs), 6) if vs else None  # noqa: E731
         phases = Counter(v["phase"] for v in verdicts if v["phase"])
         nreq = len(self.requests)
@@ -168,6 +176,9 @@ class Metrics:
             "majority_agreement": share("majority", quorums),
             "publisher_agreement": share("publisher_agreement", with_result),
             "quorums_with_result": len(with_result),
+            "observer_agreement": share("observer_agreement", published),
+            "observer_majority": share("observer_majority", published),
+            "quorums_published": len(published),
             "failed_by_phase": dict(sorted(phases.items())),
             "packets": self.packets,
             "bytes": self.bytes,

@@ -7,8 +7,8 @@
   (most with 2 LLM workers), the rest followers; three redundant channels with loss, pairs that
   cannot reach each other on a channel and relay outages (the ~5% divergence between two
   observers); default v1 security frames (quorum 2, 30 s, 50%; 15/35/40 s windows in the core);
-  temperature 1 outputs spread over a few clusters; the embedding's non-determinism (~15% of runs
-  flip a few bits, the cause the report gave for the last ~15%); two big request batches.
+  temperature 1 outputs spread over a few clusters; the embedding's non-determinism (~2% of runs
+  flip a few bits: the cause the report gave for the last ~15% of quorums); two big request batches.
 
 Calibration knobs for st1 (what moves the v1 figures): ``links.stall_share`` and
 ``links.channels[*].no_route_share`` (views diverge: differing commit sets, late reveals),
@@ -90,8 +90,10 @@ def st1() -> Scenario:
                         frame=SecurityFrameParams(quorum=2, max_time_ms=30_000, sec_percentage=0.5,
                                                   protocol=1),
                         output_tokens_median=250),
+        # ~15% of quorums (not of runs) failed on non-determinism in the test: with 3-5 reveals
+        # per quorum, each checked against a fresh run, that is ~2% of embedding runs.
         standins=StandinParams(max_clusters=3, main_share=0.8, garbage_share=0.02,
-                               nondeterministic_share=0.15),
+                               nondeterministic_share=0.02),
         description="Calibrated to v1's public stability test (see module docstring).",
     )
 
