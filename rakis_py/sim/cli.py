@@ -45,8 +45,8 @@ def configure(args: argparse.Namespace) -> scenarios.Scenario:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "sweep":
-        print("rakis sim sweep: not implemented yet (see rakis_py/sim/README.md, TODO)", file=sys.stderr)
-        return 2
+        from .sweep import main as sweep_main
+        return sweep_main(argv[1:])
     args = build_parser().parse_args(argv)
     sc = configure(args)
     from .simulation import Simulation

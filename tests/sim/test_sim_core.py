@@ -62,3 +62,16 @@ def test_cli_json_prints_one_summary_object(capsys, tmp_path):
     packets = [x for x in lines if x["kind"] == "packet"]
     assert len(packets) == s["links"]["copies"]
     assert sum(1 for x in lines if x["kind"] == "quorum") == s["requests"]
+
+
+def test_sweep_reports_rows_and_breaking_points(capsys):
+    rc = cli.main(["sweep", "--scenario", "tiny", "--nodes", "4", "5", "--protocol", "v1", "v2",
+                   "--duration", "60", "--seed", "1", "--json"])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert [(r["protocol"], r["nodes"]) for r in out["rows"]] == [("v1", 4), ("v1", 5), ("v2", 4), ("v2", 5)]
+    assert {b["protocol"] for b in out["breaking_points"]} == {"v1", "v2"}
+    for b in out["breaking_points"]:
+        rows = [r for r in out["rows"] if r["protocol"] == b["protocol"]]
+        below = [r["nodes"] for r in rows if r["full_agreement"] is not None and r["full_agreement"] < 0.95]
+        assert b["breaks_at_nodes"] == (below[0] if below else None)

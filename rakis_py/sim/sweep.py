@@ -1,0 +1,76 @@
+"""``rakis sim sweep``: run a scenario over a grid and find where agreement breaks, and why.
+
+    rakis sim sweep --scenario small --nodes 10 20 40 80 --protocol v1 v2 --loss 0.01 0.1 \
+        --rate 2 6 --partition-s 0 30 --duration 300 --seed 1 --json
+
+One run per grid point (nodes x protocol x rate x loss x partition length). Each row holds the
+point, full/majority agreement and the most common failed phase. ``breaking_points`` gives, per
+protocol and per (rate, loss, partition) setting, the smallest node count whose full agreement is
+below ``--threshold`` (default 0.95) and the phase that failed most there.
+Plots are a TODO (no plotting library in the runtime set); the JSON is meant to be plotted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+from dataclasses import replace
+
+from . import scenarios
+from .links import PartitionParams
+
+
+def point(base: scenarios.Scenario, nodes: int, protocol: int, rate: float | None, loss: float | None,
+          partition_s: float | None, duration: float | None) -> scenarios.Scenario:
+    sc = base.with_size(nodes, duration).with_protocol(protocol)
+    if rate is not None:
+        sc = replace(sc, load=replace(sc.load, steady_per_min=rate))
+    if loss is not None:
+        sc = replace(sc, links=replace(sc.links, channels=tuple(replace(c, loss=loss) for c in sc.links.channels)))
+    if partition_s is not None:
+        pp = sc.links.partitions
+        pp = PartitionParams(per_hour=max(pp.per_hour, 4.0), mean_s=partition_s, share=pp.share) \
+            if partition_s > 0 else PartitionParams(per_hour=0.0)
+        sc = replace(sc, links=replace(sc.links, partitions=pp))
+    return sc
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(prog="rakis sim sweep")
+    ap.add_argument("--scenario", default="small", choices=sorted(scenarios.SCENARIOS))
+    ap.add_argument("--nodes", type=int, nargs="+", default=[10, 20, 40])
+    ap.add_argument("--protocol", nargs="+", choices=("v1", "v2"), default=["v1", "v2"])
+    ap.add_argument("--rate", type=float, nargs="+", default=[None], help="steady requests per minute")
+    ap.add_argument("--loss", type=float, nargs="+", default=[None], help="loss per copy on every channel")
+    ap.add_argument("--partition-s", type=float, nargs="+", default=[None], help="mean partition length (0 = none)")
+    ap.add_argument("--duration", type=float, default=None)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threshold", type=float, default=0.95)
+    ap.add_argument("--json", action="store_true")
+    a = ap.parse_args(argv)
+    from .simulation import Simulation
+    base = scenarios.get(a.scenario)
+    rows = []
+    for proto, rate, loss, part, n in itertools.product(a.protocol, a.rate, a.loss, a.partition_s, sorted(a.nodes)):
+        p = 1 if proto == "v1" else 2
+        s = Simulation(point(base, n, p, rate, loss, part, a.duration), seed=a.seed).run()
+        phases = s["failed_by_phase"]
+        rows.append({"protocol": proto, "nodes": n, "rate": rate, "loss": loss, "partition_s": part,
+                     "requests": s["requests"], "quorums": s["quorums"],
+                     "full_agreement": s["full_agreement"], "majority_agreement": s["majority_agreement"],
+                     "failed_by_phase": phases,
+                     "top_phase": max(phases, key=lambda k: (phases[k], k)) if phases else None,
+                     "packets_per_request": s["packets_per_request"], "wall_seconds": s["wall_seconds"]})
+        if not a.json:
+            print(json.dumps(rows[-1]))
+    breaking = []
+    for key, group in itertools.groupby(rows, key=lambda r: (r["protocol"], r["rate"], r["loss"], r["partition_s"])):
+        below = [r for r in group if r["full_agreement"] is not None and r["full_agreement"] < a.threshold]
+        first = below[0] if below else None
+        breaking.append({"protocol": key[0], "rate": key[1], "loss": key[2], "partition_s": key[3],
+                         "breaks_at_nodes": first["nodes"] if first else None,
+                         "phase": first["top_phase"] if first else None})
+    out = {"sweep": a.scenario, "threshold": a.threshold, "rows": rows, "breaking_points": breaking}
+    print(json.dumps(out, separators=(",", ":")) if a.json else json.dumps(breaking, indent=1))
+    return 0
