@@ -1,6 +1,7 @@
 """Fixtures of the browser tests: the built page (dist/, or $RAKIS_DIST) served on 127.0.0.1 with
-COOP/COEP, and Debian's chromium through Playwright. Everything SKIPS, with the reason, when dist,
-the web page in it, chromium or playwright is missing, so the CPython suite stays green without them."""
+COOP/COEP, and Debian's chromium through Playwright. Everything SKIPS, with the reason, when dist
+is missing or older than web/ and rakis_py/browser, or chromium or playwright is missing, so the
+CPython suite stays green without them. (To run them: `python build.py` first, or RAKIS_DIST=...)"""
 import os
 import zipfile
 from pathlib import Path
@@ -25,8 +26,15 @@ def _dist_problem(dist: Path) -> str | None:
     if not wheels:
         return f"{dist}/pyodide has no rakis_py wheel"
     with zipfile.ZipFile(wheels[-1]) as zf:
-        if "rakis_py/browser/node_host.py" not in zf.namelist():
-            return f"{wheels[-1].name} predates rakis_py/browser; rebuild dist"
+        names = set(zf.namelist())
+        for path in sorted((ROOT / "rakis_py" / "browser").glob("*.py")):
+            name = path.relative_to(ROOT).as_posix()
+            if name not in names or zf.read(name) != path.read_bytes():
+                return f"{wheels[-1].name} holds another {name} than the checkout; rebuild dist"
+    for path in sorted((ROOT / "web").rglob("*")):
+        built = dist / path.relative_to(ROOT / "web")
+        if path.is_file() and (not built.exists() or built.read_bytes() != path.read_bytes()):
+            return f"{built} differs from {path.relative_to(ROOT)}; rebuild dist"
     return None
 
 
