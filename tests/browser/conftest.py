@@ -13,10 +13,6 @@ from tests.build.support import CHROMIUM_ARGS, chromium_path, serve
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def pytest_configure(config):
-    config.addinivalue_line("markers", "browser: the browser node page in headless chromium (needs a built dist/)")
-
-
 def _dist_problem(dist: Path) -> str | None:
     if not (dist / "index.html").exists():
         return f"no built site at {dist} (run `python build.py`)"
