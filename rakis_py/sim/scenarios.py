@@ -73,19 +73,24 @@ def small() -> Scenario:
 def st1() -> Scenario:
     return Scenario(
         name="st1", nodes=2000, duration_s=3600,
+        # v1's four transports: two WebRTC meshes (fast, but some pairs never connect through
+        # NAT) and two relays (every pair reachable, seconds slower). Which copy arrives first
+        # decides the local commit order v1's winner depends on (spec §7 step 7).
         links=LinkParams(
-            sigma=0.6, stall_share=0.01, stall_mean_ms=8_000,
+            sigma=0.8, stall_share=0.03, stall_mean_ms=6_000,
             channels=(
-                ChannelParams("nostr", loss=0.03, extra_ms=40, no_route_share=0.05,
+                ChannelParams("nostr", loss=0.03, extra_ms=40, no_route_share=0.15,
                               outage_per_hour=0.5, outage_mean_s=120),
-                ChannelParams("mqtt", loss=0.03, latency_factor=1.2, extra_ms=60, no_route_share=0.05,
+                ChannelParams("torrent", loss=0.05, latency_factor=1.5, extra_ms=150, no_route_share=0.30,
                               outage_per_hour=0.5, outage_mean_s=120),
-                ChannelParams("torrent", loss=0.05, latency_factor=1.5, extra_ms=150, no_route_share=0.10,
+                ChannelParams("gun", loss=0.10, latency_factor=2.0, extra_ms=1_500,
+                              outage_per_hour=1.0, outage_mean_s=300),
+                ChannelParams("nkn", loss=0.05, latency_factor=1.5, extra_ms=700,
                               outage_per_hour=0.5, outage_mean_s=120),
             ),
             partitions=PartitionParams(per_hour=2.0, mean_s=30, share=0.1)),
         node_model=NodeParams(initial_share=0.03, session_median_s=240, session_sigma=1.2,
-                              follower_share=0.85, skew_sd_ms=1_500, tps_median=20),
+                              follower_share=0.85, skew_sd_ms=2_000, tps_median=20),
         load=LoadParams(steady_per_min=1.0, bursts=((900, 60, 120), (2700, 60, 120)),
                         frame=SecurityFrameParams(quorum=2, max_time_ms=30_000, sec_percentage=0.5,
                                                   protocol=1),

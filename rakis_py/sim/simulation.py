@@ -248,7 +248,7 @@ class Simulation:
                 for c in range(len(names)):
                     code = int(out[row, c])
                     if code != FIRST:
-                        self.dataset.packet(now, sn.sid, str(r), names[c], typ, size, OUTCOME_NAMES[code])
+                        self.dataset.packet(now, sn.sid, self.nodes[r].sid, names[c], typ, size, OUTCOME_NAMES[code])
 
     def _deliver(self, r: int, data, c: int, size: int) -> None:
         sn = self.nodes[r]
@@ -266,7 +266,7 @@ class Simulation:
         env = data if isinstance(data, dict) else None
         typ = (env.get("packet") or {}).get("type", "?") if env else getattr(getattr(data, "packet", None), "type", "?")
         sender = env.get("synthientId", "?") if env else getattr(data, "synthient_id", "?")
-        self.dataset.packet(self.engine.now, sender, str(r), ch, typ, size, outcome)
+        self.dataset.packet(self.engine.now, sender, self.nodes[r].sid, ch, typ, size, outcome)
 
     # -- load ---------------------------------------------------------------------------------
     def _submit(self, spec: RequestSpec, rec: RequestRecord) -> None:
@@ -290,6 +290,8 @@ class Simulation:
             if fn == self._deliver:
                 r, data, c, size = args
                 self.link.settle(IN_FLIGHT, c, size)
+                if self.dataset is not None:
+                    self._ds_delivery(r, data, self.link.channel_names[c], size, IN_FLIGHT)
         self.wall_seconds = time.perf_counter() - w0
         return self.summary()
 
