@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import random
 import statistics
 import sys
 import time
@@ -20,39 +19,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
+from rakis_py.bench.core import build  # noqa: E402  (the commit set `rakis bench` times too)
 from rakis_py.protocol.consensus import (  # noqa: E402
-    CommitEntry,
     binary_embedding_hash,
     hamming_matrix,
     run_consensus_v1,
     run_consensus_v2,
 )
-
-
-def flip(rng: random.Random, emb: bytes, count: int) -> bytes:
-    b = bytearray(emb)
-    for p in rng.sample(range(len(b) * 8), count):
-        b[p // 8] ^= 0x80 >> (p % 8)
-    return bytes(b)
-
-
-def build(n: int, nbytes: int, seed: int = 1):
-    """3/4 honest outputs near one truth (model noise <= 8 bits), 1/4 garbage; verifier noise <= 3."""
-    rng = random.Random(seed)
-    truth = bytes(rng.randrange(256) for _ in range(nbytes))
-    commits, by_iid, by_output = [], {}, {}
-    for i in range(n):
-        synthient = f"{rng.getrandbits(256):064x}"
-        honest = i < n - n // 4
-        emb = flip(rng, truth, rng.randint(0, 8)) if honest else bytes(
-            rng.randrange(256) for _ in range(nbytes))
-        c = CommitEntry(f"req.{i:06d}", synthient, binary_embedding_hash(emb, synthient),
-                        f"output {i}", emb)
-        commits.append(c)
-        by_iid[c.inference_id] = flip(rng, emb, rng.randint(0, 3)) if honest else emb
-        by_output[c.output] = emb  # v1 demands exact bytes; give it what it needs to get through
-    rng.shuffle(commits)
-    return commits, by_iid, by_output
 
 
 def timed(fn, runs: int) -> dict:

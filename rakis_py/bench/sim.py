@@ -1,0 +1,54 @@
+"""Simulator figures: share of fully agreed quorums in st1 under v1 and v2 rules, and events/s.
+
+Full mode runs st1 at its own size (2,000 nodes over one simulated hour; v1 rules take tens of
+minutes per run here). Quick mode shrinks it with `Scenario.with_size` (what `rakis sim --nodes
+--duration` does): fewer nodes over 10 simulated minutes, same models, so the figures are noisier
+(each run has only ~10 quorums) but come out in about a minute."""
+
+from __future__ import annotations
+
+from .runner import Context, Group, summarize
+
+QUICK_SIZE = (150, 600)    # nodes over the run, simulated seconds
+FULL_SIZE = (None, None)   # st1's own
+
+
+def run_st1(protocol: int, seed: int, nodes: int | None, duration_s: float | None) -> dict:
+    from rakis_py.sim import scenarios
+    from rakis_py.sim.simulation import Simulation
+    sc = scenarios.st1().with_size(nodes, duration_s).with_protocol(protocol)
+    return Simulation(sc, seed=seed).run()
+
+
+def measure(ctx: Context, wanted: frozenset[str]) -> dict:
+    nodes, duration = QUICK_SIZE if ctx.quick else FULL_SIZE
+    runs = ctx.runs(2, 3)
+    size = f"st1 at {nodes or 'its'} nodes, {duration or 'its'} simulated s" if ctx.quick else "st1 (2000 nodes, 3600 s)"
+    protocols = []
+    if "sim_st1_v1_full_agreement" in wanted or "sim_events_per_s" in wanted:
+        protocols.append(1)
+    if "sim_st1_full_agreement" in wanted or "sim_events_per_s" in wanted:
+        protocols.append(2)
+    agreement: dict[int, list[float]] = {p: [] for p in protocols}
+    rates, quorums = [], {p: 0 for p in protocols}
+    for p in protocols:
+        for seed in range(1, runs + 1):
+            s = run_st1(p, seed, nodes, duration)
+            ctx.log(f"[bench]   st1 v{p} seed {seed}: full_agreement {s['full_agreement']} of "
+                    f"{s['quorums']} quorums, {s['wall_seconds']} s wall, {s['events_per_s']} events/s")
+            if s.get("full_agreement") is not None:
+                agreement[p].append(s["full_agreement"])
+            quorums[p] += s.get("quorums") or 0
+            if s.get("events_per_s"):
+                rates.append(s["events_per_s"])
+    out = {}
+    for name, p in (("sim_st1_v1_full_agreement", 1), ("sim_st1_full_agreement", 2)):
+        if p in agreement and agreement[p]:
+            out[name] = summarize(agreement[p], "share", 4,
+                                  note=f"{size}, protocol v{p}, {quorums[p]} quorums over {runs} seeds")
+    if rates:
+        out["sim_events_per_s"] = summarize(rates, "events/s", 0, note=f"{size}, v1 and v2 runs")
+    return out
+
+
+GROUP = Group("sim", ("sim_st1_v1_full_agreement", "sim_st1_full_agreement", "sim_events_per_s"), measure)
