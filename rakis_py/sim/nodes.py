@@ -10,6 +10,7 @@ Draws one ``NodeProfile`` per node that ever takes part in a run:
   ``worker_weights`` (v1's test: most nodes ran the default 2, a smooth spread around it);
 * speed: tokens per second per worker, lognormal around ``tps_median`` (heterogeneous devices);
 * clock skew: the node's ``now`` is virtual time + ``skew_ms`` (normal, sd ``skew_sd_ms``);
+* followers load the embedding model (so they verify and publish) only if ``follower_embedder``;
 * ``byzantine_share`` of worker nodes publish garbage outputs (see standins.py).
 """
 
@@ -32,6 +33,7 @@ class NodeParams:
     skew_sd_ms: float = 500.0            # clock skew between nodes
     byzantine_share: float = 0.0
     boot_ms: int = 2_000                 # time from joining to workers ready
+    follower_embedder: bool = True       # followers still load the embedding model (and verify)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@
   (most with 2 LLM workers), the rest followers; three redundant channels with loss, pairs that
   cannot reach each other on a channel and relay outages (the ~5% divergence between two
   observers); default v1 security frames (quorum 2, 30 s, 50%; 15/35/40 s windows in the core);
-  temperature 1 outputs spread over a few clusters; the embedding's non-determinism (~2% of runs
+  temperature 1 outputs spread over a few clusters; the embedding's non-determinism (~6% of runs
   flip a few bits: the cause the report gave for the last ~15% of quorums); two big request batches.
 
 Calibration knobs for st1 (what moves the v1 figures): ``links.stall_share`` and
@@ -90,15 +90,17 @@ def st1() -> Scenario:
             ),
             partitions=PartitionParams(per_hour=2.0, mean_s=30, share=0.1)),
         node_model=NodeParams(initial_share=0.03, session_median_s=240, session_sigma=1.2,
-                              follower_share=0.85, skew_sd_ms=2_000, tps_median=20),
+                              follower_share=0.85, follower_embedder=False,
+                              skew_sd_ms=2_000, tps_median=20),
         load=LoadParams(steady_per_min=1.0, bursts=((900, 60, 120), (2700, 60, 120)),
                         frame=SecurityFrameParams(quorum=2, max_time_ms=30_000, sec_percentage=0.5,
                                                   protocol=1),
                         output_tokens_median=250),
         # ~15% of quorums (not of runs) failed on non-determinism in the test: with 3-5 reveals
         # per quorum, each checked against a fresh run, that is ~2% of embedding runs.
+        # nomic-embed in a browser tab: ~1.5 s per output text (bursts queue verification jobs).
         standins=StandinParams(max_clusters=3, main_share=0.8, garbage_share=0.02,
-                               nondeterministic_share=0.02),
+                               nondeterministic_share=0.06, embed_ms_per_text=1_500),
         description="Calibrated to v1's public stability test (see module docstring).",
     )
 

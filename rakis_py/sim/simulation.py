@@ -131,7 +131,9 @@ class Simulation:
         self.timeline.setdefault(i, []).append((self.engine.now, 1 << 62))
         boot = self.engine.now + self.sc.node_model.boot_ms
         model = self.sc.load.model
-        self.engine.at(boot, self._call, i, E.WorkerStatus("embed-0", "embedding", self.sc.embedding_model, "ready", "sim"))
+        if p.workers or self.sc.node_model.follower_embedder:
+            self.engine.at(boot, self._call, i,
+                           E.WorkerStatus("embed-0", "embedding", self.sc.embedding_model, "ready", "sim"))
         for k in range(p.workers):
             self.engine.at(boot, self._call, i, E.WorkerStatus(f"llm-{k}", "llm", model, "ready", "sim"))
 
