@@ -50,15 +50,14 @@ def node_url(node_dist):
 
 
 @pytest.fixture(scope="session")
-def chromium():
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed")
+def chromium(request):
     path = chromium_path()
     if path is None:
         pytest.skip("chromium not installed (apt-get install -y chromium)")
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=path, args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
+    pw = request.getfixturevalue("playwright_session")
+    browser = pw.chromium.launch(executable_path=path, args=CHROMIUM_ARGS, headless=True)
+    yield browser
+    browser.close()
 
 
 @pytest.fixture
@@ -66,6 +65,9 @@ def fresh_context(chromium, node_url):
     """A new browser profile (empty localStorage and IndexedDB) that may reach only the local server."""
     context = chromium.new_context()
     context.offsite = []
+    # These tests are about one tab: keep it off the network (no relay config here, so the page
+    # would otherwise try Trystero's public relays). tests/network/ runs tabs on local relays.
+    context.add_init_script("try { localStorage.setItem('rakis.channels', 'none'); } catch (e) {}")
 
     def route(r):
         if r.request.url.startswith(node_url.rsplit("/", 1)[0]):

@@ -29,20 +29,20 @@ def base_url(dist):
 
 
 @pytest.fixture(scope="session")
-def launch():
+def launch(request):
     """launch(extra_args) -> a headless Debian chromium (closed at session end)."""
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed (requirements/test.in)")
     path = chromium_path()
     if path is None:
         pytest.skip("chromium not installed (apt-get install -y chromium)")
+    pw = request.getfixturevalue("playwright_session")
     browsers = []
-    with sync_api.sync_playwright() as pw:
-        def _launch(extra_args=()):
-            browsers.append(pw.chromium.launch(executable_path=path, args=CHROMIUM_ARGS + list(extra_args)))
-            return browsers[-1]
-        yield _launch
-        for b in browsers:
-            b.close()
+
+    def _launch(extra_args=()):
+        browsers.append(pw.chromium.launch(executable_path=path, args=CHROMIUM_ARGS + list(extra_args)))
+        return browsers[-1]
+    yield _launch
+    for b in browsers:
+        b.close()
 
 
 @pytest.fixture(scope="session")

@@ -39,8 +39,8 @@ def _prerequisites():
 
 
 @pytest.fixture(scope="module")
-def net(tmp_path_factory):
-    chromium, sync_api = _prerequisites()
+def net(tmp_path_factory, request):
+    chromium, _ = _prerequisites()
     site = tmp_path_factory.mktemp("site")
     shutil.copyfile(Path(__file__).parent / "pages" / "transport.html", site / "index.html")
     shutil.copytree(ROOT / "web" / "js" / "transport", site / "js" / "transport")
@@ -48,7 +48,7 @@ def net(tmp_path_factory):
     relays = LocalRelays("127.0.0.1", mqtt=True).start()
     config = SiteConfig(topic="transport-test", relay_ports=relays.ports())
     server = StaticServer(site, "127.0.0.1", 0, config.to_json).start()
-    pw = sync_api.sync_playwright().start()
+    pw = request.getfixturevalue("playwright_session")
     browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
     context = browser.new_context(permissions=["camera", "microphone"])
     offsite = []
@@ -59,7 +59,6 @@ def net(tmp_path_factory):
     finally:
         context.close()
         browser.close()
-        pw.stop()
         server.stop()
         relays.stop()
 
