@@ -29,6 +29,11 @@ request by all of them. Definitions (these are what the summary JSON reports):
   threshold failure after pruning), ``clustering`` (a node reports no cluster of the needed size),
   ``timing`` (everything else: nodes judged different commit/reveal sets, late packets, or
   participants that never produced a result).
+* ``observer_divergence``: two always-online follower nodes in different regions (the stability
+  test's two observers on different continents) each log the requests they learn of
+  (``Emit("request", state="requested")``) and the published results they receive
+  (``Emit("external")``: one per (request, verifier)); divergence = |A xor B| / |A or B| over
+  requests and results together (the test saw ~5%).
 * traffic, counting each sent envelope ONCE (redundant copies and receivers ignored, like the
   report's "packet size as proxy"): ``packets`` (envelopes sent), ``bytes`` (their encoded
   sizes), ``packets_per_request`` = packets / requests, ``bytes_per_token`` = bytes / tokens,
@@ -60,8 +65,10 @@ class RequestRecord:
 
 
 class Metrics:
-    def __init__(self, byzantine: list[bool]) -> None:
+    def __init__(self, byzantine: list[bool], observers: tuple[int, ...] = ()) -> None:
         self.byzantine = byzantine
+        self.observers = observers
+        self.observed: dict[int, set] = {o: set() for o in observers}
         self.requests: list[RequestRecord] = []
         self.by_prompt: dict[str, RequestRecord] = {}
         self.by_id: dict[str, RequestRecord] = {}
@@ -113,6 +120,12 @@ class Metrics:
 
     def on_emit(self, node: int, kind: str, data: dict) -> None:
         self.emits[kind] += 1
+        seen = self.observed.get(node)
+        if seen is not None:
+            if kind == "request" and data.get("state") == "requested":
+                seen.add(("request", data.get("requestId")))
+            elif kind == "external":
+                seen.add(("result", data.get("requestId"), data.get("verifiedBy")))
         if kind == "consensus":
             rec = self.by_id.get(data.get("requestId"))
             if rec is None:
@@ -160,6 +173,13 @@ class Metrics:
                 "phase": phase, "results": len(results), "distinct_results": len(distinct),
                 "participants": len(participants), "commits": len(rec.commits)}
 
+    def _divergence(self) -> float | None:
+        if len(self.observers) < 2:
+            return None
+        a, b = self.observed[self.observers[0]], self.observed[self.observers[1]]
+        union = a | b
+        return round(len(a ^ b) / len(union), 6) if union else None
+
     def summary(self, online_at) -> tuple[dict, list[dict]]:
         verdicts = [self.judge(r, online_at) for r in self.requests]
         quorums = [v for v in verdicts if v["quorum"]]
@@ -180,6 +200,7 @@ class Metrics:
             "observer_majority": share("observer_majority", published),
             "quorums_published": len(published),
             "failed_by_phase": dict(sorted(phases.items())),
+            "observer_divergence": self._divergence(),
             "packets": self.packets,
             "bytes": self.bytes,
             "tokens": self.tokens,

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import random
 import time
+from dataclasses import replace
 from typing import Callable, Optional
 
 import numpy as np
@@ -83,12 +84,13 @@ class Simulation:
         self.factory = node_factory
         regions = [w for _, w in scenario.links.regions]
         self.profiles = NodeModel(scenario.node_model).draw(scenario.nodes, self.duration_ms, regions, seed * 7 + 1)
+        self.observers = self._make_observers()
         self.nodes = [SimNode(p) for p in self.profiles]
         self.link = LinkModel(scenario.links, np.array([p.region for p in self.profiles]), seed * 7 + 2,
                               self.start, self.duration_ms)
         self.requests = LoadModel(scenario.load).draw(self.duration_ms, seed * 7 + 3)
         self.standins = ModelStandins(scenario.standins)
-        self.metrics = Metrics([p.byzantine for p in self.profiles])
+        self.metrics = Metrics([p.byzantine for p in self.profiles], self.observers)
         self.verify = make_verifier(scenario.crypto)
         self.decode = _decoder() if share_decode else None
         self.by_sid: dict[str, int] = {}
@@ -115,6 +117,15 @@ class Simulation:
             self.metrics.add_request(rec)
             self.engine.at(self.start + spec.at_ms, self._submit, spec, rec)
         self._specs = {s.prompt: s for s in self.requests}
+
+    def _make_observers(self) -> tuple[int, ...]:
+        """Nodes 0 and 1 become the two observers: online all run, followers, regions 0 and 1."""
+        if not self.sc.observers or len(self.profiles) < 2 or len(self.sc.links.regions) < 2:
+            return ()
+        for i in (0, 1):
+            self.profiles[i] = replace(self.profiles[i], region=i, join_ms=0, leave_ms=1 << 50,
+                                       workers=0, byzantine=False)
+        return (0, 1)
 
     # -- membership ---------------------------------------------------------------------------
     def _join(self, i: int) -> None:
