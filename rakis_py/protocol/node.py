@@ -702,6 +702,10 @@ class Node:
 
     # ------------------------------------------------------------------ v1 rules (spec §6.7-6.11, §19)
 
+    def _v1_fail(self, q: Quorum, failure: str, reason: str, now: int) -> None:
+        q.status, q.failure = FAILED, failure
+        self._request_state(q.request_id, "failed", now, reason=reason)
+
     def _v1_reveal_check(self, now: int) -> None:
         for q in list(self.quorums.values()):
             if q.protocol != 1 or q.status != AWAITING_COMMITMENTS:
@@ -709,15 +713,11 @@ class Node:
             if not (now - V1_REVEAL_ISSUE_MS <= q.ending_at < now):
                 continue
             if q.committed < q.threshold:
-                q.status = FAILED
-                q.failure = "missing_commits"
-                self._request_state(q.request_id, "failed", now, reason="Not enough commitments")
+                self._v1_fail(q, "missing_commits", "Not enough commitments", now)
             else:
                 q.status = AWAITING_REVEAL
-                entries = [{"inferenceId": c.inference_id, "synthientId": c.synthient_id,
-                            "bEmbeddingHash": c.b_embedding_hash} for c in q.commits]
                 self._save_quorum(q)
-                self._send(builders.inference_reveal_request(q.request_id, entries, V1_REVEAL_TIMEOUT_MS,
+                self._send(builders.inference_reveal_request(q.request_id, q.commits, V1_REVEAL_TIMEOUT_MS,
                                                              format_js_date(now)), now)
                 self._request_state(q.request_id, "reveal_requested", now, commits=q.committed)
             self._save_quorum(q)
@@ -810,9 +810,7 @@ class Node:
             if not (now - window_end - V1_CONSENSUS_WINDOW_MS <= q.ending_at < now - window_end):
                 continue
             if q.revealed < q.threshold:
-                q.status = FAILED
-                q.failure = "missing_reveals"
-                self._request_state(q.request_id, "failed", now, reason="Not enough reveals")
+                self._v1_fail(q, "missing_reveals", "Not enough reveals", now)
             else:
                 q.status = AWAITING_CONSENSUS
                 q.consensus_requested_at = now
