@@ -11,12 +11,11 @@ import subprocess
 import time
 from pathlib import Path
 
-from .chromium import ensure_dist, session
+from .chromium import BLANK, ensure_dist, session
 from .runner import Context, Group, Unavailable, summarize, unavailable
 
 PASSWORD = "rakis bench"
 BOOT_TIMEOUT_MS = 240_000
-BLANK = "/__bench_blank__.html"
 LLM_MESSAGES = [{"role": "user", "content": "Write a short story about a robot who learns to paint."}]
 # ~200 tokens for all-MiniLM-L6-v2's WordPiece tokenizer (checked in the worker's tokenizer).
 EMBED_TEXT = " ".join(
@@ -93,11 +92,10 @@ def measure_ready(ctx: Context, wanted: frozenset[str]) -> dict:
 
 def _worker_jobs(ctx: Context, url: str, load: dict, jobs: list[dict], want: str) -> dict:
     s = session(ctx)
-    s.pages[BLANK] = "<!doctype html><meta charset=utf-8><title>bench</title>"
     context = s.new_context()
     try:
         page = context.new_page()
-        page.goto(s.url + BLANK.lstrip("/"))
+        page.goto(s.url + BLANK)
         return page.evaluate(WORKER_JOBS, {"url": url, "load": load, "jobs": jobs, "want": want})
     finally:
         context.close()

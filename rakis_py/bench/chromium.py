@@ -2,13 +2,17 @@
 /rakis-config.json of the local relays), Debian's chromium through Playwright, and contexts that
 abort every request not addressed to the local server.
 
-Pages the bench needs besides the site (a blank page for the workers, the transport page) are
-answered by the context's router with the same isolation headers, so dist/ is served untouched."""
+Pages the bench needs besides the site (a blank page for the workers, the transport page) live in a
+temporary folder next to symlinks to everything in dist/, so dist/ stays untouched and the pages
+are real same-origin documents (Chromium blocks a routed, fulfilled page from reaching the local
+relays: Local Network Access)."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,8 +24,9 @@ from .runner import Context, Unavailable
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--allow-loopback-in-peer-connection",
                  "--disable-features=WebRtcHideLocalIpsWithMdns"]
-ISOLATION = {"Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp",
-             "Cross-Origin-Resource-Policy": "same-origin", "Cache-Control": "no-store"}
+BLANK = "__bench_blank__.html"
+# File name -> html of the bench's own pages; modules add theirs at import (the site is made once).
+PAGES = {BLANK: "<!doctype html><meta charset=utf-8><title>bench</title>"}
 
 
 def ensure_dist(ctx: Context) -> Path:
@@ -45,7 +50,7 @@ class Session:
     """One static server, the local relays and one chromium for the whole bench run."""
     dist: Path
     topic: str = field(default_factory=lambda: f"bench-{uuid.uuid4().hex[:8]}")
-    pages: dict[str, str] = field(default_factory=dict)   # path -> html the router answers
+    pages: dict[str, str] = field(default_factory=dict)   # file name -> html, served beside dist/
 
     def start(self, ctx: Context) -> "Session":
         from rakis_py.serve.relays import LocalRelays, NostrRelay
@@ -58,7 +63,7 @@ class Session:
         path = chromium_path()
         if path is None:
             raise Unavailable("chromium is not installed (apt-get install -y chromium)")
-        self.relays = self._pw = self.browser = self.server = None
+        self.relays = self._pw = self.browser = self.server = self._site = None
         try:
             self._start(path, LocalRelays, NostrRelay, SiteConfig, StaticServer, sync_playwright)
         except BaseException:
@@ -69,8 +74,14 @@ class Session:
     def _start(self, path, LocalRelays, NostrRelay, SiteConfig, StaticServer, sync_playwright) -> None:
         if NostrRelay.available() is None:
             self.relays = LocalRelays("127.0.0.1").start()
+        self._site = tempfile.TemporaryDirectory(prefix="rakis-bench-site-")
+        site = Path(self._site.name)
+        for entry in self.dist.iterdir():
+            (site / entry.name).symlink_to(entry.resolve())
+        for name, html in self.pages.items():
+            (site / name).write_text(html, encoding="utf-8")
         self.config = SiteConfig(topic=self.topic, relay_ports=self.relays.ports() if self.relays else {})
-        self.server = StaticServer(self.dist, "127.0.0.1", 0, lambda host: self.config.to_json(host)).start()
+        self.server = StaticServer(site, "127.0.0.1", 0, lambda host: self.config.to_json(host)).start()
         self.url = self.server.url
         self._pw = sync_playwright().start()
         self.browser = self._pw.chromium.launch(executable_path=path, args=CHROMIUM_ARGS, headless=True)
@@ -88,18 +99,22 @@ class Session:
             if not url.startswith(self.url):
                 context.offsite.append(url)
                 return r.abort()
-            rel = "/" + url[len(self.url):].split("?", 1)[0]
-            if rel in self.pages:
-                return r.fulfill(status=200, body=self.pages[rel],
-                                 headers={"Content-Type": "text/html", **ISOLATION})
             return r.continue_()
 
         context.route("**/*", route)
+
+        # WebSockets bypass context.route: refuse any that is not to this machine's relays (the
+        # local ones are left unrouted, so Playwright does not proxy their traffic).
+        def refuse(ws):
+            context.offsite.append(ws.url)
+            ws.close()
+
+        context.route_web_socket(re.compile(r"^(?!wss?://127\.0\.0\.1[:/]).*"), refuse)
         return context
 
     def stop(self) -> None:
         for obj, method in ((self.browser, "close"), (self._pw, "stop"), (self.server, "stop"),
-                            (self.relays, "stop")):
+                            (self.relays, "stop"), (self._site, "cleanup")):
             try:
                 if obj is not None:
                     getattr(obj, method)()
@@ -111,7 +126,7 @@ def session(ctx: Context) -> Session:
     """The run's shared Session (started on first use; cli.py stops it at the end)."""
     if "session" not in ctx.cache:
         try:
-            ctx.cache["session"] = Session(ensure_dist(ctx)).start(ctx)
+            ctx.cache["session"] = Session(ensure_dist(ctx), pages=dict(PAGES)).start(ctx)
         except Exception as e:
             ctx.cache["session"] = e if isinstance(e, Unavailable) else Unavailable(f"{type(e).__name__}: {e}")
     s = ctx.cache["session"]

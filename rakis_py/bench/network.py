@@ -13,22 +13,25 @@ import re
 import time
 import uuid
 
-from .chromium import ensure_dist, session
+from .chromium import PAGES, ensure_dist, session
 from .runner import Context, Group, Unavailable, summarize, unavailable
 
-TRANSPORT_PAGE = "/__bench_transport__.html"
+TRANSPORT_PAGE = "__bench_transport__.html"
 MESH_TIMEOUT_S = 60
 PAGE = """<!doctype html>
 <meta charset="utf-8">
 <title>bench transport</title>
 <script type="module">
   import { createTransport } from "./js/transport/index.js";
+  // The local relays' config, fetched without the page's 3 s fallback to public relays.
+  const config = await (await fetch("rakis-config.json", { cache: "no-store" })).json();
   window.transport = await createTransport({
-    selfId: new URLSearchParams(location.search).get("id"),
+    selfId: new URLSearchParams(location.search).get("id"), config,
     onPacket: () => {}, onPeer: () => {}, onChange: () => {},
   });
   window.ready = true;
 </script>"""
+PAGES[TRANSPORT_PAGE] = PAGE
 MESHED = """([others, channels]) => channels.every((c) => others.every((id) =>
   window.transport.peers().some((p) => p.channel === c && p.synthientId === id)))"""
 
@@ -49,7 +52,7 @@ def mesh_once(ctx: Context, n: int) -> float:
         pages = []
         for sid in ids:
             page = context.new_page()
-            page.goto(f"{s.url}{TRANSPORT_PAGE.lstrip('/')}?id={sid}")
+            page.goto(f"{s.url}{TRANSPORT_PAGE}?id={sid}")
             pages.append(page)
         deadline = t0 + MESH_TIMEOUT_S
         pending = list(zip(pages, ids))
@@ -71,7 +74,6 @@ def mesh_once(ctx: Context, n: int) -> float:
 
 def measure_mesh(ctx: Context, wanted: frozenset[str]) -> dict:
     s = session(ctx)
-    s.pages[TRANSPORT_PAGE] = PAGE
     out = {}
     for name, n in (("mesh_s_4", 4), ("mesh_s_8", 8)):
         if name in wanted:
