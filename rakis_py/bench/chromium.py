@@ -23,7 +23,10 @@ from .runner import Context, Unavailable
 # reference/toolchain.md: headless as root, no background traffic; WebRTC between tabs on loopback.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--allow-loopback-in-peer-connection",
-                 "--disable-features=WebRtcHideLocalIpsWithMdns"]
+                 "--disable-features=WebRtcHideLocalIpsWithMdns",
+                 # Tabs behind others must keep their timers and workers at full speed.
+                 "--disable-background-timer-throttling", "--disable-renderer-backgrounding",
+                 "--disable-backgrounding-occluded-windows"]
 BLANK = "__bench_blank__.html"
 # File name -> html of the bench's own pages; modules add theirs at import (the site is made once).
 PAGES = {BLANK: "<!doctype html><meta charset=utf-8><title>bench</title>"}

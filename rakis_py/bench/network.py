@@ -2,9 +2,13 @@
 dist/js/transport, as tests/serve does) meet over the local relays; the figure is the time from the
 first navigation until every tab has the hello of every other tab on every relay channel.
 
-The node-level figures (consensus overhead, agreement, bytes and packets per request) need 4 tabs
-running the node on the network. While the page connects its node only to the loopback transport
-they are reported as null with that reason: nothing is faked."""
+The node-level figures run 4 tabs of the real page (each its own profile, identity and node with
+both model workers) on a fresh network name over the local relays, submit quorum-3 requests from
+different tabs at once and read every tab's view of them: consensus_overhead_s (request deadline to
+consensus on the last tab), agreement_4tabs (share of requests whose outcome is identical and
+successful on all 4), and from the tabs' traffic counters (window.rakis.network(): each packet
+counted once, by its sender) and token totals: packets_per_request_n4, bytes_per_token,
+tokens_per_packet. A page that does not network its node gives null with that reason."""
 
 from __future__ import annotations
 
@@ -89,15 +93,139 @@ def node_networked(boot_js: str) -> bool:
     return re.search(r"new\s+NetworkTransport\s*\(", code) is not None
 
 
+NODE_TABS = 4
+PASSWORD = "rakis bench"
+BOOT_TIMEOUT_MS = 300_000   # Pyodide + rakis_py + both models in 4 tabs sharing the machine
+PROMPT = "What is the capital of France?"
+LINKED = """([others, channels]) => { const l = window.rakis.network().links;
+  return channels.every((c) => others.every((o) => l.some((x) => x.channel === c && x.synthientId === o))); }"""
+
+
+def _open_node(s, topic: str):
+    context = s.new_context()
+    page = context.new_page()
+    page.goto(f"{s.url}index.html?network={topic}")
+    page.wait_for_function("typeof window.rakis?.unlock === 'function' && "
+                           "!String(window.rakis.unlock).includes('still starting')", timeout=BOOT_TIMEOUT_MS)
+    page.evaluate("pw => window.rakis.unlock(pw)", PASSWORD)
+    return context, page
+
+
+def _wait_final(page, rid: str, timeout_s: float) -> dict | None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        view = page.evaluate("id => window.rakis.request(id)", rid)
+        if view and view["status"] in ("completed", "failed") or time.monotonic() > deadline:
+            return view
+        page.wait_for_timeout(500)
+
+
+def _outcome(view: dict | None) -> dict | None:
+    """What must be identical on every tab: status, winner, output, accepted set, commit set."""
+    c = (view or {}).get("consensus")
+    if not c:
+        return None
+    p = c.get("computedQuorumPacket") or {}
+    win = p.get("validSingleInference") or {}
+    return {"status": view["status"], "success": c.get("success"), "output": win.get("output"),
+            "winner": win.get("bEmbeddingHash"), "accepted": sorted(x["inferenceId"] for x in p.get("validInferences", [])),
+            "commitSetHash": c.get("commitSetHash")}
+
+
+def run_node_tabs(ctx: Context, requests: int, time_ms: int, max_tokens: int) -> list[dict]:
+    """4 node tabs on the local relays; `requests` quorum-3 requests submitted together from
+    different tabs; per request: outcomes per tab, deadline -> last tab's consensus, traffic and
+    tokens of all tabs (each packet counted once: by its sender)."""
+    s = session(ctx)
+    channels = s.channels()
+    if not channels:
+        raise Unavailable("no local relay could start (nostr-sdk / mosquitto missing)")
+    topic = f"bench-nodes-{uuid.uuid4().hex[:8]}"
+    contexts, pages = [], []
+    try:
+        t0 = time.monotonic()
+        for _ in range(NODE_TABS):
+            c, p = _open_node(s, topic)
+            contexts.append(c)
+            pages.append(p)
+        for p in pages:
+            p.wait_for_function("document.body.dataset.ready", timeout=BOOT_TIMEOUT_MS)
+            if p.evaluate("document.body.dataset.ready") != "true":
+                raise RuntimeError(f"a node tab did not start: {p.inner_text('#errors')[:300]}")
+            if p.evaluate("typeof window.rakis.network") != "function":
+                raise Unavailable("the page has no window.rakis.network() (traffic counters) yet")
+        ids = [p.evaluate("window.rakis.status().synthientId") for p in pages]
+        for p, me in zip(pages, ids):
+            p.wait_for_function(LINKED, arg=[[o for o in ids if o != me], channels], timeout=120_000)
+            p.wait_for_function("window.rakis.status().workers.length >= 2 && "
+                                "window.rakis.status().workers.every(w => w.state === 'ready')",
+                                timeout=BOOT_TIMEOUT_MS)
+        ctx.log(f"[bench]   {NODE_TABS} node tabs booted, meshed and models ready in {time.monotonic() - t0:.0f} s")
+        tokens0 = [p.evaluate("window.rakis.status().totalTokens") or 0 for p in pages]
+        rids = []
+        for i in range(requests):
+            rids.append(pages[i % NODE_TABS].evaluate("o => window.rakis.submit(o)", {
+                "prompt": PROMPT, "quorum": 3, "agreement": 50, "timeMs": time_ms,
+                "maxTokens": max_tokens, "temperature": 0}))
+        views = {rid: [_wait_final(p, rid, time_ms / 1000 + 150) for p in pages] for rid in rids}
+        tokens = sum((p.evaluate("window.rakis.status().totalTokens") or 0) - t for p, t in zip(pages, tokens0))
+        traffic = [p.evaluate("window.rakis.network().traffic.byRequest") or {} for p in pages]
+        if any(c.offsite for c in contexts):
+            raise RuntimeError(f"a node tab requested off-machine URLs: {[c.offsite[:2] for c in contexts]}")
+    finally:
+        for c in contexts:
+            c.close()
+    out = []
+    for rid in rids:
+        vs = views[rid]
+        outcomes = [_outcome(v) for v in vs]
+        done = [(v.get("consensus") or {}).get("computedAt") for v in vs if v]
+        ending = next((v.get("endingAt") for v in vs if v and v.get("endingAt")), None)
+        out.append({
+            "requestId": rid,
+            "agreed": None not in outcomes and outcomes[0]["success"] is True
+                      and all(o == outcomes[0] for o in outcomes),
+            "overhead_s": (max(done) - ending) / 1000 if len(done) == NODE_TABS and None not in done and ending else None,
+            "packets": sum((t.get(rid) or {}).get("packets", 0) for t in traffic),
+            "bytes": sum((t.get(rid) or {}).get("bytes", 0) for t in traffic),
+        })
+    if out:
+        out[0]["tokens_all_requests"] = tokens
+    return out
+
+
 def measure_node_network(ctx: Context, wanted: frozenset[str]) -> dict:
     dist = ensure_dist(ctx)
     boot = (dist / "js" / "boot.js").read_text(encoding="utf-8") if (dist / "js" / "boot.js").exists() else ""
     if not node_networked(boot):
         reason = ("the page does not connect its node to the network yet (dist/js/boot.js adds only the "
                   "loopback transport), so 4 networked node tabs cannot be measured")
-    else:
-        reason = "the page is networked, but the 4-tab node run of rakis bench is not written yet"
-    return {name: unavailable(reason) for name in wanted}
+        return {name: unavailable(reason) for name in wanted}
+    n, time_ms, max_tokens = ctx.runs(2, 6), ctx.runs(30_000, 40_000), ctx.runs(12, 32)
+    runs = run_node_tabs(ctx, n, time_ms, max_tokens)
+    for r in runs:
+        ctx.log(f"[bench]   request {r['requestId']}: agreed {r['agreed']}, deadline -> last tab "
+                f"{r['overhead_s']} s, {r['packets']} packets, {r['bytes']} bytes")
+    note = (f"{NODE_TABS} node tabs, {n} quorum-3 requests submitted together (v2, {time_ms // 1000} s, "
+            f"{max_tokens} tokens max)")
+    out = {}
+    overhead = [r["overhead_s"] for r in runs if r["overhead_s"] is not None]
+    out["consensus_overhead_s"] = (summarize(overhead, "s", 2, note + "; deadline -> consensus on the last tab")
+                                   if overhead else unavailable("no request reached consensus on all 4 tabs"))
+    agreed = sum(1 for r in runs if r["agreed"])
+    out["agreement_4tabs"] = summarize([agreed / len(runs)], "share", 3,
+                                       note + f"; {agreed} of {len(runs)} quorums identical on all tabs")
+    tokens = runs[0]["tokens_all_requests"]
+    packets = sum(r["packets"] for r in runs)
+    nbytes = sum(r["bytes"] for r in runs)
+    src = "; from window.rakis.network().traffic (packets each counted once, by their sender; the page " \
+          "exports no dataset yet) and status().totalTokens (every inference of the run)"
+    out["packets_per_request_n4"] = summarize([r["packets"] for r in runs], "packets", 1, note + src)
+    out["bytes_per_token"] = (summarize([nbytes / tokens], "bytes/token", 1, note + src + "; one value for the run")
+                              if tokens else unavailable("no tokens were generated"))
+    out["tokens_per_packet"] = (summarize([tokens / packets], "tokens/packet", 3, note + src + "; one value for the run")
+                                if packets and tokens else unavailable("no packets or tokens were counted"))
+    return {k: v for k, v in out.items() if k in wanted}
 
 
 MESH = Group("network-mesh", ("mesh_s_4", "mesh_s_8"), measure_mesh)
