@@ -1,6 +1,7 @@
 """``rakis bench`` / ``python -m rakis_py.bench``: measure every figure, print them, keep them.
 
     python -m rakis_py.bench [--quick] [--json] [--only NAME,...] [--out FILE]
+    python -m rakis_py.bench --markdown bench/results/latest.json   # a saved run as a Markdown table
 
 ``--json`` prints one JSON object on stdout: {"figures": {name: {median, min, max, runs, unit} |
 {value: null, reason}}, "machine": {...}, "mode": "quick"|"full"}; progress goes to stderr.
@@ -32,6 +33,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--only", default="", help=f"comma-separated figure names; known: {', '.join(FIGURES)}")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where to write the results (JSON)")
     ap.add_argument("--list", action="store_true", help="list the figure names and exit")
+    ap.add_argument("--markdown", type=Path, metavar="RESULT_JSON",
+                    help="print a saved result as a Markdown table (for the README) and exit")
     return ap.parse_args(argv)
 
 
@@ -54,10 +57,28 @@ def table(result: dict) -> str:
     return "\n".join(rows)
 
 
+def markdown(result: dict) -> str:
+    rows = ["| figure | median | min | max | runs | unit |", "|---|---:|---:|---:|---:|---|"]
+    for name, fig in result["figures"].items():
+        if is_measured(fig):
+            rows.append(f"| `{name}` | {fmt(fig['median'])} | {fmt(fig['min'])} | {fmt(fig['max'])} | "
+                        f"{fig['runs']} | {fig['unit']} |")
+        else:
+            rows.append(f"| `{name}` | – | | | | {fig['reason']} |")
+    m = result["machine"]
+    rows.append(f"\n`rakis bench{' --quick' if result['mode'] == 'quick' else ''}`, {result.get('finished', '')}: "
+                f"{m['cores']} cores, {m['memory_gb']} GB, load {m['load_avg_1m']}, Python {m['python']}, "
+                f"Node {m['node']}, {m['chromium']}")
+    return "\n".join(rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(list(sys.argv[1:] if argv is None else argv))
     if args.list:
         print("\n".join(FIGURES))
+        return 0
+    if args.markdown:
+        print(markdown(json.loads(args.markdown.read_text(encoding="utf-8"))))
         return 0
     only = [n.strip() for n in args.only.split(",") if n.strip()]
     unknown = sorted(set(only) - set(FIGURES))

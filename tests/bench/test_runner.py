@@ -110,3 +110,13 @@ def test_real_consensus_figure(capsys, tmp_path):
     fig = json.loads(capsys.readouterr().out)["figures"]["consensus_ms_n256"]
     assert fig["unit"] == "ms" and fig["runs"] == 10
     assert 0 < fig["min"] <= fig["median"] <= fig["max"]
+
+
+def test_markdown_of_a_saved_result(fake_cli, capsys, tmp_path):
+    out = tmp_path / "latest.json"
+    cli.main(["--json", "--only", "a,c", "--out", str(out)])
+    capsys.readouterr()
+    assert cli.main(["--markdown", str(out)]) == 0
+    md = capsys.readouterr().out
+    assert "| `a` | 2 | 2 | 2 | 2 | s |" in md
+    assert "| `c` | – |" in md and "chromium is not installed" in md
