@@ -10,6 +10,10 @@ webcrypto.py for why):
     host.request_view(request_id)   -> JSON object or null
     host.requests()                 -> JSON list of every request the node holds, newest first
     host.status()                   -> JSON object (synthientId, crypto, workers, peers, tokens)
+    host.commits(request_id)        -> JSON list of the commits this node holds for a request
+                                       (synthientId, inferenceId, bEmbeddingHash, revealed, inAgreedSet)
+    host.peer_table(now, limit)     -> JSON list of peer records, most recently seen first
+                                       (synthientId, seenOn, lastSeen, totalTokens, totalWorkers, ...)
 
 `now` is the page's Date.now(); `tables_json` is what IndexedDB holds ({table: [records]}, the
 tables of runtime/storage.py). The page carries the actions out: persist (one IndexedDB transaction
@@ -116,6 +120,24 @@ class NodeHost:
         return dumps({"synthientId": n.me, "crypto": self.crypto, "restored": self.restored,
                       "workers": workers, "peers": len(n.peers), "totalTokens": n.total_tokens,
                       "requests": len(n.requests)})
+
+
+    def commits(self, request_id: str) -> str:
+        """The commits (and whether each was revealed) of one request, in arrival order."""
+        q = self.node.quorums.get(str(request_id))
+        if q is None:
+            return dumps([])
+        agreed = {(sid, inf) for sid, inf, _ in q.agreed or []}
+        return dumps([{"synthientId": c.synthient_id, "inferenceId": c.inference_id,
+                       "bEmbeddingHash": c.b_embedding_hash, "receivedAt": c.received_at,
+                       "revealed": c.output is not None, "revealedAt": c.revealed_at,
+                       "inAgreedSet": (c.synthient_id, c.inference_id) in agreed}
+                      for c in q.commits])
+
+    def peer_table(self, now: int, limit: int = 100) -> str:
+        """The node's peer table for the UI: every peer ever seen (window = all time), newest first."""
+        records = self.node.peers.active(int(now), int(now) + 1)
+        return dumps(records[: int(limit)])
 
 
 def start(*args: Any, **kwargs: Any) -> NodeHost:

@@ -14,16 +14,30 @@
 //   requests()              -> Promise<[request views]>
 //   workers.spawn(kind, model?) / workers.stop(workerId) / workers.follower()
 //   flushed()               -> Promise: every IndexedDB write so far is committed
+//   network()               {config, channels: [health per channel], links: [{channel, peerId,
+//                            synthientId}], traffic: {packets, bytes, byType, byRequest}} (sent by
+//                            this node, each packet counted once)
+//   peers()                 -> Promise<[the node's peer table: synthientId, seenOn, lastSeen,
+//                            totalTokens, totalWorkers, ...]>
+//   commits(requestId)      -> Promise<[{synthientId, inferenceId, bEmbeddingHash, revealed,
+//                            inAgreedSet, ...}]> the commits this node holds for the request
+//   rejected()              [{code, detail, channel, synthientId, type, size, t}] packets the core
+//                            refused (also in the page's log)
+//   consensusEvents()       [{requestId, success, reason, accepted, winner, output, t, ...}] as
+//                            the node computed them (t = the node's clock at that moment)
 //   debug                   {pyodide, bridge, store} once started (console use, not an API)
 //
 // URL parameters (tests, phones): ?llm=<model>&embedding=<model> choose the worker models,
 // ?llmWorkers=N&embeddingWorkers=N how many to start (0 and 0 = follower mode).
+// Network: ?network=<name> joins another network (v1 topic; default from rakis-config.json, else
+// "rakis2"), ?channels=nostr,mqtt picks the channels (none = this tab alone; also read from
+// localStorage "rakis.channels"), ?iceServers=<JSON list> overrides the config's ICE servers.
 import { NodeBridge } from "./bridge.js";
 import { available as webcryptoEd25519, bridge as ed25519 } from "./ed25519.js";
 import { hasIdentity, unlockOrCreate } from "./identity.js";
 import { Store } from "./idb.js";
 import { Timers } from "./timers.js";
-import { LoopbackTransport, Transports } from "./transport.js";
+import { LoopbackTransport, NetworkTransport, Transports } from "./transport.js";
 import { UI } from "./ui.js";
 import { WorkerPool } from "./workers.js";
 
@@ -38,6 +52,10 @@ let bridge = null;
 let spawnWorker = null;   // (kind, model?) -> workerId, set once the pool exists
 let live = false;   // events go to the node only once it has booted and taken the early ones
 const early = [];   // events (workers, timers, packets) that arrive before that, in order
+const MAX_KEPT = 1000;
+const rejectedLog = [];     // the core's "rejected" emits, newest last (window.rakis.rejected())
+const consensusLog = [];    // the core's "consensus" emits (window.rakis.consensusEvents())
+let networkConfig = null;
 
 function mark(name, t0) {
   timings[name] = Math.round(performance.now() - t0);
@@ -87,6 +105,46 @@ function workerPlan(manifest) {
   };
 }
 
+// The Trystero network (web/js/transport/) beside the loopback: configuration from
+// rakis-config.json (written by `rakis serve`; Trystero's public relays on a static host), then URL
+// parameters. Does not block the boot: packets that arrive early wait in `early`.
+const channelChoice = params.get("channels") ?? localStorage.getItem("rakis.channels");
+
+// Fetched first thing, before Pyodide and the models load the CPU: a config that arrives too late
+// would silently put a page served by `rakis serve` on the public relays.
+async function loadNetworkConfig() {
+  if (channelChoice === "none") return null;
+  const { loadConfig } = await import("./transport/index.js");
+  const config = await loadConfig({ topic: params.get("network"), timeoutMs: 30_000 });
+  if (params.has("iceServers")) config.iceServers = JSON.parse(params.get("iceServers"));
+  return config;
+}
+
+async function joinNetwork(configP, selfId, transports, onPacket) {
+  const choice = channelChoice;
+  if (choice === "none") {
+    ui.log("info", "network off (channels=none): this tab is alone");
+    return null;
+  }
+  const { createTransport } = await import("./transport/index.js");
+  const config = await configP;
+  const strategies = choice ? choice.split(",").map((c) => c.trim()).filter(Boolean) : null;
+  networkConfig = { ...config, channels: strategies ?? Object.keys(config.relays) };
+  ui.log("info", `joining network "${config.topic}" on ${networkConfig.channels.join(", ")} ` +
+                 `(${config.source === "defaults" ? "public relays" : "relays from rakis-config.json"})`);
+  const net = new NetworkTransport(createTransport, {
+    selfId, config, strategies,
+    onChange: (channels) => ui.setChannels(channels),
+    onPeer: (e) => ui.log("debug", `peer ${e.type} on ${e.channel}: ${e.synthientId ?? e.peerId}`),
+  });
+  await transports.add(net, onPacket);
+  ui.setChannels(net.health());
+  for (const c of net.health()) {
+    if (c.state === "down") ui.log("warn", `channel ${c.name} is down: ${c.lastError ?? ""}`);
+  }
+  return net;
+}
+
 function dispatch(event) {
   if (live) return bridge.dispatch(event).catch((err) => ui.error("Node call failed", String(err?.stack ?? err)));
   early.push(event);
@@ -95,6 +153,8 @@ function dispatch(event) {
 
 async function main() {
   const started = performance.now();
+  const configP = loadNetworkConfig();
+  configP.catch(() => {});   // reported where it is awaited
   const pythonP = loadPython();
   pythonP.catch(() => {});   // reported where it is awaited
   let manifest = { models: {} };
@@ -179,12 +239,19 @@ async function main() {
   bridge = new NodeBridge({ host, store, timers, transports, workers });
   Object.assign(window.rakis.debug, { pyodide: py, bridge, store });
   bridge.onEmit((kind, data) => ui.onEmit(kind, data));
+  bridge.onEmit((kind, data) => {
+    const keep = kind === "rejected" ? rejectedLog : kind === "consensus" ? consensusLog : null;
+    if (!keep) return;
+    keep.push(data);
+    if (keep.length > MAX_KEPT) keep.shift();
+  });
   bridge.onEmit(() => ui.setStatus(status()));
   bridge.onPersisted = () => ui.setStatus(status());
   const onPacket = (envelope, channel, size, receivedAt) =>
     dispatch({ type: "packet", data: envelope, channel, size, receivedAt });
   await transports.add(new LoopbackTransport(), onPacket);
-  // Next issue: await transports.add(new NetworkTransport(createTransport, {selfId}), onPacket);
+  joinNetwork(configP, identity.synthientId, transports, onPacket)
+    .catch((err) => ui.error("Could not join the network: this tab runs alone", String(err?.stack ?? err)));
   await bridge.boot();
   for (const v of await bridge.requests()) ui.view(v);
   ui.storedPackets(tables.packets ?? []);
@@ -197,6 +264,23 @@ async function main() {
   ui.requestForm((opts) => submit(opts), manifest.models?.llm?.name);
   ui.showNode();
   ui.setStatus(status());
+  // Peer table and request counts (commits, reveals, agree/disagree) are redrawn every 2 s.
+  setInterval(refreshViews, 2000);
+}
+
+let refreshing = false;
+async function refreshViews() {
+  if (refreshing || !bridge) return;
+  refreshing = true;
+  try {
+    ui.setPeers(await bridge.peerTable(100), bridge.transports.links());
+    ui.setChannels(bridge.transports.health());
+    for (const v of await bridge.requests()) ui.view(v);
+  } catch (err) {
+    console.error("refresh", err);
+  } finally {
+    refreshing = false;
+  }
 }
 
 function status() {
@@ -238,6 +322,13 @@ window.rakis = {
     list: () => bridge?.workers.list() ?? [],
   },
   flushed: async () => { await ready; return bridge.flushed(); },
+  network: () => ({ config: networkConfig, channels: bridge?.transports.health() ?? [],
+                    links: bridge?.transports.links() ?? [],
+                    traffic: structuredClone(bridge?.transports.traffic ?? {}) }),
+  peers: async () => { await ready; return bridge.peerTable(1000); },
+  commits: async (requestId) => { await ready; return bridge.commits(requestId); },
+  rejected: () => rejectedLog.map((r) => ({ ...r })),
+  consensusEvents: () => consensusLog.map((r) => ({ ...r })),
   debug: {},   // pyodide, bridge, store once started: for the console, not an API
 };
 ready.then(() => document.body.dataset.ready = "true",

@@ -12,7 +12,7 @@ export class NodeBridge {
   constructor({ host, store, timers, transports, workers }) {
     this.host = host;              // PyProxy of NodeHost
     // Bound-method proxies fetched once (each attribute access would make a new proxy).
-    this.methods = Object.fromEntries(["boot", "handle", "status", "request_view", "requests"]
+    this.methods = Object.fromEntries(["boot", "handle", "status", "request_view", "requests", "peer_table", "commits"]
       .map((name) => [name, host[name]]));
     this.store = store;
     this.timers = timers;
@@ -68,6 +68,16 @@ export class NodeBridge {
 
   requests() {
     return this.#serial(() => this.#call("requests"));
+  }
+
+  // The commits this node holds for one request (who committed, who revealed).
+  commits(requestId) {
+    return this.#serial(() => this.#call("commits", String(requestId)));
+  }
+
+  // The node's peer table (most recently seen first), for the peers list.
+  peerTable(limit = 100) {
+    return this.#serial(() => this.#call("peer_table", Date.now(), limit));
   }
 
   // Resolves once every batch handed to IndexedDB so far is committed.

@@ -55,6 +55,15 @@ export class NetworkTransport {
     });
   }
 
+  // Per-channel health (web/js/transport/health.js records), for the UI.
+  health() {
+    return this.net?.channels() ?? [];
+  }
+
+  links() {
+    return this.net?.peers() ?? [];
+  }
+
   send(envelope, to) {
     this.net?.send(envelope, to ?? null);
   }
@@ -78,6 +87,21 @@ export class Transports {
     this.list = [];
     this.sent = 0;
     this.received = 0;
+    // Traffic this node originates, each packet counted once (not once per channel or peer):
+    // totals and per request (a packet's requestId), for the figures of docs/network.md.
+    this.traffic = { packets: 0, bytes: 0, byType: {}, byRequest: {} };
+  }
+
+  #count(envelope) {
+    const bytes = new TextEncoder().encode(JSON.stringify(envelope)).length;
+    const t = this.traffic;
+    const type = envelope?.packet?.type ?? "?";
+    const rid = envelope?.packet?.requestId;
+    t.packets += 1;
+    t.bytes += bytes;
+    const add = (o, k) => { o[k] ??= { packets: 0, bytes: 0 }; o[k].packets += 1; o[k].bytes += bytes; };
+    add(t.byType, type);
+    if (rid) add(t.byRequest, rid);
   }
 
   // onPacket(envelope, channel, size, receivedAt). Resolves once the transport has started.
@@ -91,7 +115,23 @@ export class Transports {
 
   send(envelope, to) {
     this.sent += 1;
-    for (const t of this.list) t.send(envelope, to);
+    this.#count(envelope);
+    for (const t of this.list) {
+      try {
+        t.send(envelope, to);
+      } catch (err) {
+        console.error(`transport ${t.name}: send failed`, err);   // the other transports still send
+      }
+    }
+  }
+
+  // Channel health of every transport that reports it (the network's channels).
+  health() {
+    return this.list.flatMap((t) => (t.health ? t.health() : []));
+  }
+
+  links() {
+    return this.list.flatMap((t) => (t.links ? t.links() : []));
   }
 
   channels() {

@@ -39,6 +39,10 @@ export class UI {
     this.packets = [];
     this.stats = { packets: 0, rejected: 0, sent: 0 };
     this.workers = [];
+    this.channels = [];           // transport health per channel (web/js/transport/health.js)
+    this.peers = [];              // the node's peer table
+    this.links = [];              // open Trystero links [{channel, peerId, synthientId}]
+    this.downSeen = new Set();    // channels already logged as down
     this.status = {};
     this.dirty = new Set();
     this.frame = 0;
@@ -232,6 +236,29 @@ export class UI {
     this.#touch("packets");
   }
 
+  // Channel health: a channel that goes down (or comes back) is logged once and shown.
+  setChannels(channels) {
+    for (const c of channels) {
+      const down = c.state === "down" || c.relay === "down";
+      if (down && !this.downSeen.has(c.name)) {
+        this.downSeen.add(c.name);
+        this.log("warn", `channel ${c.name}: relay ${c.relay}, state ${c.state}${c.lastError ? ` (${c.lastError})` : ""}; ` +
+                         "the node keeps working on the other channels");
+      } else if (!down && this.downSeen.has(c.name)) {
+        this.downSeen.delete(c.name);
+        this.log("info", `channel ${c.name} is back (${c.state}, ${c.peers} peers, rejoins ${c.rejoins ?? 0})`);
+      }
+    }
+    this.channels = channels;
+    this.#touch("network");
+  }
+
+  setPeers(peers, links) {
+    this.peers = peers;
+    this.links = links;
+    this.#touch("network");
+  }
+
   setStatus(status) {
     this.status = status;
     this.#touch("stats");
@@ -252,6 +279,7 @@ export class UI {
     if (parts.has("workers")) this.#drawWorkers();
     if (parts.has("packets")) this.#drawPackets();
     if (parts.has("logs")) this.#drawLogs();
+    if (parts.has("network")) this.#drawNetwork();
     this.#drawStats();
   }
 
@@ -268,10 +296,33 @@ export class UI {
         el("div", { class: "request-head" }, el("code", {}, r.requestId), r.mine ? el("span", { class: "tag" }, "mine") : null,
            el("span", { class: "prompt" }, r.prompt ?? "")),
         timeline,
+        r.view ? el("div", { class: "counts" },
+          `commits ${r.view.committed ?? 0} · reveals ${r.view.revealed ?? 0}` +
+          (r.view.agreedSet != null ? ` · agreed set ${r.view.agreedSet}` : "") +
+          ` · published results: ${r.view.agree ?? 0} agree, ${r.view.disagree ?? 0} disagree`) : null,
         r.failed ? el("div", { class: "failure" }, `failed: ${r.failed}`) : null,
         output != null ? el("div", { class: "result" }, el("strong", {}, "result: "), output) : null);
     });
     $("requests").replaceChildren(...items);
+  }
+
+  #drawNetwork() {
+    const now = Date.now();
+    $("channels").replaceChildren(...this.channels.map((c) => el("tr", { "data-channel": c.name, "data-state": c.state },
+      el("td", {}, c.name), el("td", { class: "state" }, c.state), el("td", {}, c.relay),
+      el("td", {}, String(c.peers ?? 0)), el("td", {}, c.lastMessageAt ? `${Math.round((now - c.lastMessageAt) / 1000)} s ago` : "–"),
+      el("td", {}, `${c.received ?? 0} / ${c.sent ?? 0}`), el("td", {}, String(c.rejoins ?? 0)),
+      el("td", { class: "error" }, c.lastError ?? ""))));
+    const linked = new Map();
+    for (const l of this.links) if (l.synthientId) linked.set(l.synthientId, [...(linked.get(l.synthientId) ?? []), l.channel]);
+    $("peers").replaceChildren(...this.peers.map((p) => el("tr", { "data-peer": p.synthientId },
+      el("td", {}, el("code", { title: p.synthientId }, short(p.synthientId))),
+      el("td", {}, (p.seenOn ?? []).join(", ")), el("td", {}, (linked.get(p.synthientId) ?? []).join(", ") || "–"),
+      el("td", {}, p.lastSeen ? `${Math.max(0, Math.round((now - p.lastSeen) / 1000))} s ago` : ""),
+      el("td", {}, String(p.totalTokens ?? 0)),
+      el("td", {}, p.llmWorkers != null || p.embeddingWorkers != null
+        ? `${p.llmWorkers ?? 0} llm, ${p.embeddingWorkers ?? 0} emb` : String(p.totalWorkers ?? 0)))));
+    $("no-peers").hidden = this.peers.length > 0;
   }
 
   #drawWorkers() {

@@ -1,0 +1,196 @@
+"""Fixtures of the network tests: the built page (dist/) served by rakis_py.serve's StaticServer with
+the local relays (a Nostr relay and mosquitto) on 127.0.0.1, one Debian chromium, and tabs that are
+each their own node (one browser context per tab: the identity lives in localStorage, and one
+identity may run in only one tab). Every request to another host is aborted and recorded.
+
+Skips, with the reason, when dist (or a fresh one), chromium, playwright, nostr-sdk or mosquitto is
+missing."""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.browser.conftest import _dist_problem
+from tests.build.support import chromium_path
+
+ROOT = Path(__file__).resolve().parents[2]
+BOOT_MS = 240_000          # Pyodide + rakis_py + both models, several tabs sharing 2 cores
+PASSWORD = "network test"
+# WebRTC between tabs of one machine: loopback candidates, no mDNS names, no background traffic.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--allow-loopback-in-peer-connection",
+                 "--disable-features=WebRtcHideLocalIpsWithMdns",
+                 # Background tabs must keep their timers and workers running at full speed.
+                 "--disable-background-timer-throttling", "--disable-renderer-backgrounding",
+                 "--disable-backgrounding-occluded-windows"]
+
+
+def _prerequisites():
+    from rakis_py.serve.relays import MosquittoRelay, NostrRelay
+    dist = Path(os.environ.get("RAKIS_DIST", ROOT / "dist"))
+    problem = _dist_problem(dist)
+    if problem:
+        pytest.skip(problem)
+    if not (dist / "vendor" / "trystero" / "nostr.mjs").exists():
+        pytest.skip(f"{dist}/vendor/trystero not built (python build.py)")
+    for why in (NostrRelay.available(), MosquittoRelay.available()):
+        if why:
+            pytest.skip(why)
+    path = chromium_path()
+    if path is None:
+        pytest.skip("chromium not installed (apt-get install -y chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed")
+    return dist, path, sync_api
+
+
+@dataclass
+class Tab:
+    name: str
+    context: object
+    page: object
+    synthient_id: str = ""
+
+    def js(self, expr, arg=None):
+        return self.page.evaluate(expr, arg) if arg is not None else self.page.evaluate(expr)
+
+    def request(self, rid):
+        return self.js("id => window.rakis.request(id)", rid)
+
+
+@dataclass
+class Network:
+    relays: object
+    server: object
+    browser: object
+    topic: str
+    offsite: list = field(default_factory=list)
+    tabs: list = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return self.server.url + "index.html"
+
+    def open_tab(self, name: str, query: str = "") -> Tab:
+        """A new node: its own browser profile, the page, a fresh identity. Does not wait for boot."""
+        context = self.browser.new_context()
+        self.guard(context)
+        page = context.new_page()
+        page.on("console", lambda m: m.type == "error" and print(f"[{name}] console.error: {m.text[:300]}"))
+        page.goto(self.url + (f"?{query}" if query else ""))
+        tab = Tab(name, context, page)
+        self.unlock(tab)
+        self.tabs.append(tab)
+        return tab
+
+    def guard(self, context, pages: dict | None = None) -> None:
+        """Only the local server and relays: other HTTP requests and WebSockets are refused and
+        recorded in `offsite`. `pages`: path -> HTML served from memory (test pages)."""
+        base = self.server.url
+
+        def route(r):
+            path = r.request.url.split("?")[0][len(base):] if r.request.url.startswith(base) else None
+            if pages and path in pages:
+                r.fulfill(status=200, content_type="text/html", body=pages[path])
+            elif path is not None:
+                r.continue_()
+            else:
+                self.offsite.append(r.request.url)
+                r.abort()
+
+        def refuse_socket(ws):
+            self.offsite.append(ws.url)
+            ws.close()
+
+        context.route("**/*", route)
+        context.route_web_socket(lambda url: not url.startswith("ws://127.0.0.1:"), refuse_socket)
+
+    @staticmethod
+    def unlock(tab: Tab) -> None:
+        tab.page.wait_for_function("typeof window.rakis?.unlock === 'function' && "
+                                   "!String(window.rakis.unlock).includes('still starting')", timeout=60_000)
+        tab.page.evaluate("pw => window.rakis.unlock(pw)", PASSWORD)
+
+    @staticmethod
+    def wait_booted(tab: Tab) -> None:
+        """Node ready and both model workers loaded."""
+        tab.page.wait_for_function("document.body.dataset.ready", timeout=BOOT_MS)
+        assert tab.js("document.body.dataset.ready") == "true", tab.page.inner_text("#errors")
+        tab.page.wait_for_function("window.rakis.status().workers.length === 2 && "
+                                   "window.rakis.status().workers.every(w => w.state === 'ready')",
+                                   timeout=BOOT_MS)
+        tab.synthient_id = tab.js("window.rakis.status().synthientId")
+
+    def close_tab(self, tab: Tab) -> None:
+        self.tabs.remove(tab)
+        tab.context.close()
+
+
+def wait_mesh(tabs, channels=("nostr", "mqtt"), timeout_s=120) -> float:
+    """Every tab has a link to every other on each channel (the others' hello arrived); seconds."""
+    t0 = time.monotonic()
+    for tab in tabs:
+        others = [t.synthient_id for t in tabs if t is not tab]
+        tab.page.wait_for_function(
+            "([others, channels]) => { const l = window.rakis.network().links; return channels.every(c => "
+            "others.every(o => l.some(x => x.channel === c && x.synthientId === o))); }",
+            arg=[others, list(channels)], timeout=timeout_s * 1000)
+    return time.monotonic() - t0
+
+
+def wait_final(tab: Tab, rid: str, timeout_s: float = 150):
+    """Poll window.rakis.request until the request is final on this tab."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        view = tab.request(rid)
+        if view and view["status"] in ("completed", "failed") or time.monotonic() > deadline:
+            return view
+        tab.page.wait_for_timeout(500)
+
+
+def consensus_event(tab: Tab, rid: str):
+    events = [e for e in tab.js("window.rakis.consensusEvents()") if e["requestId"] == rid]
+    return events[-1] if events else None
+
+
+def submit(tab: Tab, **opts) -> str:
+    return tab.js("o => window.rakis.submit(o)", opts)
+
+
+@pytest.fixture(scope="module")
+def network():
+    """Local relays + the page + one chromium for a test module; tabs are closed at the end."""
+    dist, path, sync_api = _prerequisites()
+    from rakis_py.serve.relays import LocalRelays
+    from rakis_py.serve.site_config import SiteConfig
+    from rakis_py.serve.static import StaticServer
+
+    relays = LocalRelays("127.0.0.1", mqtt=True).start()
+    # A network name of its own per run (a leftover tab of another run cannot join it).
+    topic = f"rakis-test-{secrets.token_hex(4)}"
+    config = SiteConfig(topic=topic, relay_ports=relays.ports())
+    server = StaticServer(dist, "127.0.0.1", 0, config.to_json).start()
+    pw = sync_api.sync_playwright().start()
+    browser = pw.chromium.launch(executable_path=path, args=CHROMIUM_ARGS, headless=True)
+    net = Network(relays, server, browser, topic)
+    try:
+        yield net
+    finally:
+        for tab in list(net.tabs):
+            try:
+                tab.context.close()
+            except Exception:  # noqa: BLE001 - already closed by the test
+                pass
+        browser.close()
+        pw.stop()
+        server.stop()
+        relays.stop()
+
+
+def dump(obj) -> str:
+    return json.dumps(obj, indent=1, default=str)[:4000]
