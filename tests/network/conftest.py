@@ -25,7 +25,7 @@ PASSWORD = "network test"
 # WebRTC between tabs of one machine: loopback candidates, no mDNS names, no background traffic.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--allow-loopback-in-peer-connection",
-                 "--disable-features=WebRtcHideLocalIpsWithMdns",
+                 "--disable-features=WebRtcHideLocalIpsWithMdns,LocalNetworkAccessChecks",
                  # Background tabs must keep their timers and workers running at full speed.
                  "--disable-background-timer-throttling", "--disable-renderer-backgrounding",
                  "--disable-backgrounding-occluded-windows"]

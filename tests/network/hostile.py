@@ -40,10 +40,13 @@ class HostilePeer:
         self.page.goto(f"{base}{PAGE_PATH}?id={self.id}")
         self.page.wait_for_function("window.ready === true", timeout=20_000)
 
-    def wait_linked(self, synthient_ids, channel="nostr", timeout_s=30):
+    def wait_linked(self, synthient_ids, timeout_s=90):
+        """Until every one of them has a link to this page on some channel; seconds taken."""
+        t0 = time.monotonic()
         self.page.wait_for_function(
-            "([ids, ch]) => ids.every(i => transport.peers().some(p => p.channel === ch && p.synthientId === i))",
-            arg=[list(synthient_ids), channel], timeout=timeout_s * 1000)
+            "ids => ids.every(i => transport.peers().some(p => p.synthientId === i))",
+            arg=list(synthient_ids), timeout=timeout_s * 1000)
+        return time.monotonic() - t0
 
     def send_raw(self, envelope):
         self.page.evaluate("e => transport.send(e)", envelope)

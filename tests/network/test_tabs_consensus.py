@@ -125,7 +125,7 @@ def test_four_tabs_agree_on_one_result(network, tabs):
 def test_hostile_peer_is_refused_and_excluded(network, tabs):
     evil = HostilePeer(network)
     try:
-        evil.wait_linked([t.synthient_id for t in tabs])
+        print(f"\nhostile page linked to the {N_TABS} tabs in {evil.wait_linked([t.synthient_id for t in tabs]):.1f} s")
         victim = tabs[0].synthient_id
         # Malformed: not an envelope at all.
         evil.send_raw({"synthientId": evil.id, "packet": "not a packet"})
