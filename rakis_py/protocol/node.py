@@ -48,6 +48,9 @@ LETTERS = string.ascii_letters
 SELF_CHANNEL = "self"
 MAX_PENDING_PER_REQUEST = 256      # packets held for a request we have not seen yet
 MAX_PENDING_REQUESTS = 1024
+JOB_GRACE_MS = 60_000              # a job not answered by then is failed and its worker freed
+VERIFY_BACKLOG_PER_EMBEDDER = 4    # owed verifications per embedder before we stop taking inferences
+EMBED_BUDGET_MS = 5_000            # per text of an embedding job, on top of the grace
 
 
 @dataclass
@@ -69,6 +72,10 @@ class NodeConfig:
     # Peer-list gossip. v1 answered every new peer and every boot with probability 40/n, which is
     # O(n^2) packets of O(n) entries; by default we answer only a newcomer's boot, ~4 of n nodes.
     gossip_expected: int = 4
+    # v2: re-embed the reveals of every request, not only those we committed to or asked for.
+    # Off by default: a node's embedding worker would otherwise grow busier with every request in
+    # the network; others follow the published result.
+    verify_all: bool = False
     gossip_on_new_peer: bool = False
 
 
@@ -161,6 +168,7 @@ class Node:
         self._job_seq = 0
         self._out: list[Action] = []
         self._dirty_quorums: dict[str, None] = {}    # persisted once at the end of each event
+        self._verify_queued: set[tuple] = set()      # (requestId, synthientId, inferenceId) queued or running
 
     # ------------------------------------------------------------------ entry points
 
@@ -255,8 +263,16 @@ class Node:
         envelope = self.identity.envelope(packet)
         self._out.append(Send(envelope, to))
         self._emit("sent", type=packet["type"], requestId=packet.get("requestId"), t=now)
-        self._dispatch(self.me, packet, envelope, SELF_CHANNEL, now)
+        try:
+            self._dispatch(self.me, packet, envelope, SELF_CHANNEL, now)
+        except PacketRejected as e:      # our own packet refused by our own rules: log, never raise
+            self._reject(e.code, e.detail, SELF_CHANNEL, now, self.me, packet["type"])
         return envelope
+
+    def _final_at(self, req: "_Request") -> int:
+        q = self.quorums.get(req.request_id)
+        n = len(q.agreed) if q is not None and q.agreed else 0
+        return req.frame.final_at(req.ending_at, n)
 
     def _save_quorum(self, q: Quorum) -> None:
         self._dirty_quorums[q.request_id] = None
@@ -349,7 +365,7 @@ class Node:
         if t == "inferenceCommit":
             self._on_commit(sid, p, now)
         elif t == "inferenceRevealRequest":
-            self._on_reveal_request(sid, p, now)
+            self._on_reveal_request(sid, p, envelope, channel, now)
         elif t == "inferenceReveal":
             self._on_reveal(sid, p, envelope, channel, now)
         elif t == "inferenceRevealMissing":
@@ -422,7 +438,7 @@ class Node:
         """(Re-)arm the phase timers of a request from its state alone (also after a restart)."""
         rid, f, e = req.request_id, req.frame, req.ending_at
         q = self.quorums.get(rid)
-        last = f.final_at(e) if f.protocol == 2 else e + V1_REVEAL_TIMEOUT_MS + V1_CONSENSUS_WINDOW_MS
+        last = self._final_at(req) if f.protocol == 2 else e + V1_REVEAL_TIMEOUT_MS + V1_CONSENSUS_WINDOW_MS
         self._timer(f"forget:{rid}", last + self.config.forget_after_ms)
         if q is not None and q.status in FINAL_STATUSES:
             return
@@ -436,7 +452,7 @@ class Node:
         # Spread over 2 s so that one node's inferenceRevealMissing can suppress the others'.
         self._timer(f"missing:{rid}", f.missing_at(e) + self._stagger(rid, 2_000))
         self._timer(f"close:{rid}", f.reveal_close_at(e))
-        self._timer(f"final:{rid}", f.final_at(e))
+        self._timer(f"final:{rid}", self._final_at(req))
 
     # ------------------------------------------------------------------ local inference
 
@@ -453,6 +469,11 @@ class Node:
             w.state, w.backend, w.model = ev.state, ev.backend, ev.model
         self._emit("worker", workerId=ev.worker_id, kind=ev.kind, model=ev.model, state=ev.state,
                    backend=ev.backend, detail=ev.detail, t=now)
+        if ev.state == "ready" and ev.kind == "embedding":
+            # Reveals stored while no embedder was there (e.g. right after a restore) get verified now.
+            for q in list(self.quorums.values()):
+                if q.protocol == 2 and q.status not in FINAL_STATUSES:
+                    self._queue_missing_verifications(q, now)
         if ev.state == "ready" and ev.kind == "llm" and self.config.status_updates:
             n = sum(1 for x in self.workers.values() if x.kind == "llm")
             self._send(builders.peer_status_update("loaded_worker", format_js_date(now),
@@ -475,7 +496,7 @@ class Node:
         """Start inferences on free LLM workers (latest deadline first, any accepted model)."""
         while True:
             free = self._free("llm")
-            if not free:
+            if not free or self._verification_backlog():
                 return
             cands = [{"request_id": r.request_id, "ending_at": r.ending_at,
                       "accepted_models": r.accepted_models,
@@ -499,15 +520,35 @@ class Node:
                 self._send(builders.peer_status_update("inferencing", format_js_date(now),
                                                        model_name=pick.model), now)
 
+    def _verification_backlog(self) -> bool:
+        """Back-pressure: while our embedders still owe verifications of quorums we joined, take
+        no new inference (the stability test saw nodes starve their reveals this way)."""
+        embedders = sum(1 for w in self.workers.values() if w.kind == "embedding" and w.state == "ready")
+        owed = sum(1 for i in self.embed_queue if i.kind == "consensusVerification" and i.priority)
+        return owed > VERIFY_BACKLOG_PER_EMBEDDER * max(embedders, 1)
+
     def _new_job(self, kind: str, rid: str, worker_id: str, now: int, **kw: Any) -> _Job:
         self._job_seq += 1
         job = _Job(f"{kind}-{self._job_seq}-{self._rand(4)}", kind, rid, worker_id, started_at=now, **kw)
         self.jobs[job.job_id] = job
         self.workers[worker_id].job = job.job_id
+        # A worker message can be lost (a crashed worker, a reload): never wait for it forever.
+        req = self.requests.get(rid)
+        if kind == "inference":
+            limit = max(req.ending_at if req else now, now) + JOB_GRACE_MS
+        else:
+            limit = now + JOB_GRACE_MS + EMBED_BUDGET_MS * max(len(kw.get("targets") or ()), 1)
+        self._timer(f"job:{job.job_id}", limit)
         return job
 
     def _finish_job(self, job_id: str) -> Optional[_Job]:
         job = self.jobs.pop(job_id, None)
+        if job is not None:
+            self._out.append(CancelTimer(f"job:{job_id}"))
+            if job.kind == "verify":
+                for key in job.targets:
+                    if isinstance(key, tuple):
+                        self._verify_queued.discard((job.request_id, *key))
         if job is not None and job.worker_id in self.workers:
             self.workers[job.worker_id].job = None
         return job
@@ -518,6 +559,9 @@ class Node:
             self._request_state(job.request_id, "inference_failed", now, error=error)
         else:
             self._emit("log", level="warn", message=f"embedding job for {job.request_id} failed: {error}", t=now)
+            q = self.quorums.get(job.request_id)
+            if job.kind == "verify" and q is not None and q.protocol == 2 and q.status not in FINAL_STATUSES:
+                self._queue_missing_verifications(q, now)
 
     def _on_inference_done(self, ev: InferenceFinished, now: int) -> None:
         job = self._finish_job(ev.job_id)
@@ -571,7 +615,15 @@ class Node:
         free = self._free("embedding")
         if not free:
             return
-        self.embed_queue = embedding_queue_order(self.embed_queue, now)
+        kept = embedding_queue_order(self.embed_queue, now)
+        if len(kept) != len(self.embed_queue):     # expired items may be queued again later
+            alive = {id(i) for i in kept}
+            for item in self.embed_queue:
+                if id(item) not in alive:
+                    for key in item.targets:
+                        if isinstance(key, tuple):
+                            self._verify_queued.discard((item.request_id, *key))
+        self.embed_queue = kept
         remaining = []
         for item in self.embed_queue:
             req = self.requests.get(item.request_id)
@@ -625,7 +677,10 @@ class Node:
             record["embedding"] = floats
         self.embeddings[job.inference_id] = record
         self._persist("inferenceEmbeddings", job.inference_id, record)
-        if req is None or (req.frame.protocol == 2 and now > req.ending_at):
+        q = self.quorums.get(job.request_id)
+        late = req is not None and req.frame.protocol == 2 and (
+            now > req.ending_at or (q is not None and q.agreed is not None))
+        if req is None or late:
             self._request_state(job.request_id, "too_late_to_commit", now)
             return
         self._send(builders.inference_commit(h, job.request_id, job.inference_id, format_js_date(now)), now)
@@ -659,6 +714,13 @@ class Node:
 
     def _on_timer(self, timer_id: str, now: int) -> None:
         kind, _, rid = timer_id.partition(":")
+        if kind == "job":
+            job = self._finish_job(rid)
+            if job is not None:
+                self._fail_job(job, "no answer from the worker in time", now)
+                self._schedule(now)
+                self._pump_embeddings(now)
+            return
         req = self.requests.get(rid)
         if req is None:
             return
@@ -722,10 +784,10 @@ class Node:
                 self._request_state(q.request_id, "reveal_requested", now, commits=q.committed)
             self._save_quorum(q)
 
-    def _on_reveal_request(self, sid: str, p: dict, now: int) -> None:
+    def _on_reveal_request(self, sid: str, p: dict, envelope: dict, channel: str, now: int) -> None:
         req = self.requests[p["requestId"]]
         if req.frame.protocol == 2:
-            self._v2_on_reveal_request(req, sid, p, now)
+            self._v2_on_reveal_request(req, sid, p, envelope, channel, now)
             return
         if req.ending_at > now:
             raise PacketRejected(RejectCode.LATE, "reveal request before the deadline")
@@ -775,7 +837,7 @@ class Node:
             return
         if c.output is not None:
             return
-        if now > req.frame.final_at(req.ending_at):
+        if now > self._final_at(req):
             raise PacketRejected(RejectCode.LATE, "reveal after the consensus deadline")
         bits = _as_bytes(p.get("bEmbedding"))
         if bits is None or binary_embedding_hash(bits, sid) != c.b_embedding_hash:
@@ -785,13 +847,15 @@ class Node:
         if sid == self.me:
             emb = self.embeddings.get(c.inference_id)
             c.recomputed = bytes.fromhex(emb["bEmbedding"]) if emb else None
-        if c.recomputed is None:
-            self.embed_queue.append(_EmbedItem("consensusVerification", q.request_id,
-                                               req.frame.final_at(req.ending_at), now,
-                                               priority=q.by_sender(self.me) is not None,
-                                               texts=(c.output,), targets=(c.key,)))
+        if c.recomputed is None and self._verifies(req, q):
+            self._queue_verification(req, q, c, now)
             self._pump_embeddings(now)
         self._v2_maybe_consensus(q, now)
+
+    def _verifies(self, req: _Request, q: Quorum) -> bool:
+        """Does this node compute the v2 result itself (it committed, asked, or verifies all)?"""
+        return (self.config.verify_all or req.from_id == self.me
+                or q.by_sender(self.me) is not None) and self._has_embedder(req.frame.embedding_model)
 
     def _store_reveal(self, q: Quorum, c: Commit, p: dict, envelope: Optional[dict], now: int) -> None:
         c.output = p.get("output", "")
@@ -868,7 +932,8 @@ class Node:
         self._send(builders.inference_reveal_request(req.request_id, quorum, req.frame.reveal_window_ms,
                                                      format_js_date(now), protocol=2, rank=rank), now)
 
-    def _v2_on_reveal_request(self, req: _Request, sid: str, p: dict, now: int) -> None:
+    def _v2_on_reveal_request(self, req: _Request, sid: str, p: dict, envelope: dict, channel: str,
+                              now: int) -> None:
         entries = []
         for e in p.get("quorum") or []:
             entries.append((e["synthientId"], e["inferenceId"], e["bEmbeddingHash"]))
@@ -877,7 +942,7 @@ class Node:
             raise PacketRejected(RejectCode.NOT_IN_QUORUM, "coordinator is not a committer of its set")
         if len({e[0] for e in entries}) != len(entries):
             raise PacketRejected(RejectCode.CONFLICT, "commit set lists a node twice")
-        if now > req.frame.final_at(req.ending_at):
+        if now > self._final_at(req):
             raise PacketRejected(RejectCode.LATE, "reveal request after the consensus deadline")
         q = self.quorums.get(req.request_id)
         if q is None:
@@ -899,6 +964,11 @@ class Node:
                 q.add(Commit(inf, esid, bh, now))
         recompute = q.status == COMPLETED or q.status == FAILED
         q.agreed, q.coordinator, q.agreed_hash = entries, sid, set_hash
+        self._timer(f"final:{req.request_id}", self._final_at(req))   # the deadline grows with the set
+        if channel != SELF_CHANNEL and self.me in self._relayers(req.request_id, entries, sid):
+            # The set must reach everyone: two deterministic members re-send the signed original,
+            # so a node with no working route to the coordinator still hears it.
+            self._out.append(Send(envelope, None))
         q.status = AWAITING_REVEAL
         if recompute:
             q.failure = None
@@ -915,6 +985,11 @@ class Node:
                                                     "signature": env.signature, "packet": raw},
                            channel, now, env)
         self._v2_maybe_consensus(q, now)
+
+    @staticmethod
+    def _relayers(rid: str, entries: list, coordinator: str, n: int = 2) -> list:
+        others = sorted((e[0] for e in entries if e[0] != coordinator), key=lambda x: rank_key(rid, x))
+        return others[:n]
 
     def _v2_ask_missing(self, req: _Request, q: Optional[Quorum], now: int) -> None:
         if q is None or q.agreed is None or q.status in FINAL_STATUSES or q.missing_sent:
@@ -936,22 +1011,34 @@ class Node:
             if ours <= set(p.get("inferenceIds") or []):
                 q.missing_sent = True
                 self._save_quorum(q)
+        relay = q.agreed is not None and (q.coordinator == self.me or self.me in self._relayers(
+            q.request_id, q.agreed, q.coordinator or ""))
         for inf in p.get("inferenceIds") or []:
             c = next((c for c in q.commits if c.inference_id == inf), None)
             if c is None or c.reveal_envelope is None:
                 continue
-            # The committer re-sends its own reveal; the coordinator relays others' (partitions).
-            if c.synthient_id == self.me or q.coordinator == self.me:
+            # The committer re-sends its own reveal; the coordinator and the two set relayers
+            # relay others' too, for nodes with no route to the committer.
+            if c.synthient_id == self.me or relay:
                 self._out.append(Send(c.reveal_envelope, None))
 
+    def _queue_verification(self, req: _Request, q: Quorum, c: Commit, now: int) -> None:
+        """Queue the re-embedding of one reveal, once (one text per job: no batch effects)."""
+        tag = (q.request_id, *c.key)
+        if tag in self._verify_queued:
+            return
+        self._verify_queued.add(tag)
+        self.embed_queue.append(_EmbedItem("consensusVerification", q.request_id, self._final_at(req), now,
+                                           priority=q.by_sender(self.me) is not None,
+                                           texts=(c.output,), targets=(c.key,)))
+
     def _queue_missing_verifications(self, q: Quorum, now: int) -> None:
-        req = self.requests[q.request_id]
+        req = self.requests.get(q.request_id)
+        if req is None or not self._verifies(req, q):
+            return
         for c in q.commits:
             if c.output is not None and c.recomputed is None:
-                self.embed_queue.append(_EmbedItem("consensusVerification", q.request_id,
-                                                   req.frame.final_at(req.ending_at), now,
-                                                   priority=q.by_sender(self.me) is not None,
-                                                   texts=(c.output,), targets=(c.key,)))
+                self._queue_verification(req, q, c, now)
 
     def _v2_maybe_consensus(self, q: Quorum, now: int, closing: bool = False, final: bool = False) -> None:
         """Run the v2 consensus as soon as every agreed commit is revealed and re-embedded; at the
@@ -966,8 +1053,16 @@ class Node:
         complete = len(revealed) == len(members) or closed
         if not complete or (len(verified) < len(revealed) and not final):
             return
-        if not self._has_embedder(req.frame.embedding_model) and not verified and revealed:
-            return                       # a follower: it relies on published results
+        if len(verified) < len(revealed):
+            # Out of time before every reveal was re-embedded: a result from a partial check could
+            # differ from everyone else's, so this node publishes nothing and shows the network's.
+            if q.failure != "verification_timeout":
+                q.failure = "verification_timeout"
+                self._save_quorum(q)
+                self._request_state(q.request_id, "following", now, reason="verification_timeout")
+            return
+        if not self._verifies(req, q):
+            return                       # a follower for this request: it shows published results
         entries = [CommitEntry(c.inference_id, c.synthient_id, c.b_embedding_hash, c.output, c.b_embedding)
                    for c in members]
         recomputed = {c.inference_id: c.recomputed for c in verified}

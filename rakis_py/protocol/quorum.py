@@ -26,6 +26,7 @@ V2_CONSENSUS_WINDOW_MS = 20_000
 V2_BIT_TOLERANCE = 16          # of 384 bits: measured non-determinism is ~0 (same file) to ~4 (fp32 vs int8)
 V2_SEC_DISTANCE_BITS = 100     # cluster radius in bits for 384-bit embeddings
 V2_PUBLISHERS = 3
+V2_VERIFY_BUDGET_MS = 2_000    # added to the consensus window per agreed commit (one re-embedding each)
 
 # Quorum statuses (v1 names, spec §9.1).
 AWAITING_COMMITMENTS = "awaiting_commitments"
@@ -79,8 +80,10 @@ class Frame:
     def reveal_close_at(self, ending_at: int) -> int:
         return ending_at + self.commit_grace_ms + self.reveal_window_ms
 
-    def final_at(self, ending_at: int) -> int:
-        return self.reveal_close_at(ending_at) + self.consensus_window_ms
+    def final_at(self, ending_at: int, agreed: int = 0) -> int:
+        """Last moment to finish verification: bigger agreed sets get more time, since every
+        reveal is re-embedded; every node following the same set has the same deadline."""
+        return self.reveal_close_at(ending_at) + self.consensus_window_ms + agreed * V2_VERIFY_BUDGET_MS
 
 
 def rank_key(request_id: str, synthient_id: str) -> str:

@@ -45,6 +45,7 @@ class NodeSpec:
     embedder: bool = True
     garbage: bool = False
     infer_ms: int = 1000
+    embed_ms: int = 20
 
 
 @dataclass
@@ -106,7 +107,7 @@ class Net:
             spec = self.specs[i]
             self.push(at + spec.infer_ms, i, ("infer", a))
         elif isinstance(a, RunEmbedding):
-            self.push(at + 20, i, ("embed", a))
+            self.push(at + self.specs[i].embed_ms, i, ("embed", a))
         elif isinstance(a, Persist):
             t = self.tables[i].setdefault(a.table, {})
             if a.record is None:

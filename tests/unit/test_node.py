@@ -90,7 +90,10 @@ def test_v2_sends_one_reveal_per_commit_v1_one_per_reveal_request():
     v2.run_until(v2.now + RUN_MS)
     t1, t2 = sent_types(v1), sent_types(v2)
     assert t1["inferenceReveal"] == n * n and t1["inferenceRevealRequest"] == n
-    assert t2["inferenceReveal"] == n and t2["inferenceRevealRequest"] == 1
+    assert t2["inferenceReveal"] == n
+    # One commit set, sent by the coordinator and re-sent (same signed envelope) by two relayers.
+    sets = [env["signature"] for _, env in v2.sent if env["packet"]["type"] == "inferenceRevealRequest"]
+    assert len(set(sets)) == 1 and len(sets) == 3
     assert t2["inferenceQuorumComputed"] == 3          # deterministic publishers, not everyone
     assert all("embedding" not in env["packet"] for _, env in v2.sent
                if env["packet"]["type"] == "inferenceReveal")
@@ -213,7 +216,7 @@ def test_restart_mid_quorum_resumes_and_agrees():
 
 def test_late_joiner_after_deadline_still_follows_the_set():
     """§15.10: v1 never arms a reveal timer for a quorum first seen after its deadline; v2 nodes
-    that see the request late still adopt the agreed set and compute the same result."""
+    that see the request late still adopt the agreed set and end with the network's result."""
     net = Net([NodeSpec() for _ in range(4)] + [NodeSpec(llm=False)], seed=11, jitter=0)
     hold = {"on": True}
     net.drop = lambda a, b, env: hold["on"] and b == 4
@@ -223,8 +226,30 @@ def test_late_joiner_after_deadline_still_follows_the_set():
     for _, env in list(net.sent):              # the late node now gets everything sent so far
         net.push(net.now + 10, 4, PacketReceived(env, "sim", 0))
     net.run_until(net.now + RUN_MS)
-    res = results(net, rid)
+    res = results(net, rid, range(4))
     assert len(set(res)) == 1 and res[0][0], res
+    late = net.nodes[4]
+    assert late.quorums[rid].agreed_hash == net.nodes[0].quorums[rid].agreed_hash
+    assert late.request_view(rid)["result"]["validInferenceJointHash"] == res[0][1]
+
+
+def test_non_participants_follow_unless_asked_to_verify_everything():
+    """v2: a node that neither committed nor asked does not re-embed the request's reveals (its
+    embedding worker would otherwise carry the whole network's load); with verify_all it does,
+    and reaches the same result."""
+    for verify_all in (False, True):
+        net = Net([NodeSpec() for _ in range(3)] + [NodeSpec(llm=False)], seed=25, jitter=0)
+        net.nodes[3].config.verify_all = verify_all
+        rid = net.submit(0, quorum=3, max_time_ms=10_000)
+        net.run_until(net.now + RUN_MS)
+        res = results(net, rid, range(3))
+        assert len(set(res)) == 1 and res[0][0]
+        mine = net.consensus_of(3, rid)
+        if verify_all:
+            assert (mine["success"], mine["jointHash"]) == res[0][:2]
+        else:
+            assert mine is None
+            assert net.nodes[3].request_view(rid)["result"]["validInferenceJointHash"] == res[0][1]
 
 
 def test_follower_without_workers_adopts_published_results():
@@ -335,3 +360,45 @@ def test_restore_rebuilds_identical_state_from_records():
     after = net.nodes[1].request_view(rid)
     for key in ("status", "committed", "revealed", "agreedSet", "result"):
         assert before[key] == after[key], key
+
+
+def test_a_verifier_too_slow_to_finish_publishes_nothing_and_follows():
+    """A node that cannot re-embed every reveal before the deadline must not publish a result
+    computed from a partial check: it shows the network's result instead (found by the simulator)."""
+    specs = [NodeSpec() for _ in range(4)] + [NodeSpec(llm=False, embed_ms=20_000)]
+    net = Net(specs, seed=22, jitter=0)
+    rid = net.submit(0, quorum=3, max_time_ms=10_000)
+    net.run_until(net.now + 300_000)
+    res = results(net, rid, range(4))
+    assert len(set(res)) == 1 and res[0][0], res
+    assert net.consensus_of(4, rid) is None
+    states = [e.data["state"] for e in net.emits[4] if e.kind == "request"]
+    assert "following" in states
+    view = net.nodes[4].request_view(rid)
+    assert view["result"]["validInferenceJointHash"] == res[0][1]
+
+
+def test_commit_set_reaches_a_node_cut_off_from_the_coordinator():
+    """The coordinator's signed set is re-sent by two deterministic members, so a node with no
+    route to the coordinator still follows the same set (found by the simulator: two sets)."""
+    net = Net([NodeSpec() for _ in range(5)], seed=23, jitter=0)
+    rid = net.submit(0, quorum=3, max_time_ms=10_000)
+    net.run_until(net.now + 9_000)
+    coord = coordinator_of(net, rid, range(5))
+    cut = next(i for i in range(5) if i != coord)
+    net.drop = lambda a, b, env: {a, b} == {coord, cut}
+    net.run_until(net.now + RUN_MS)
+    res = results(net, rid)
+    assert len(set(res)) == 1 and res[0][0], res
+    assert net.nodes[cut].quorums[rid].coordinator == net.ids[coord]
+
+
+def test_own_packets_refused_by_own_rules_never_escape_handle():
+    """A local commit that arrives after the set is agreed is logged, not raised."""
+    specs = [NodeSpec() for _ in range(3)] + [NodeSpec(embed_ms=12_500)]
+    net = Net(specs, seed=24, jitter=0)
+    rid = net.submit(0, quorum=2, max_time_ms=10_000)
+    net.run_until(net.now + RUN_MS)             # would raise out of handle() before the fix
+    states = [e.data["state"] for e in net.emits[3] if e.kind == "request"]
+    assert "too_late_to_commit" in states
+    assert len(set(results(net, rid, range(3)))) == 1
