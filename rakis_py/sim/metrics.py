@@ -38,6 +38,9 @@ request by all of them. Definitions (these are what the summary JSON reports):
   report's "packet size as proxy"): ``packets`` (envelopes sent), ``bytes`` (their encoded
   sizes), ``packets_per_request`` = packets / requests, ``bytes_per_token`` = bytes / tokens,
   ``tokens_per_packet`` = tokens / packets, where tokens = tokens of every finished inference.
+  A relayed copy of a signed envelope (v2 relays the commit set and missing reveals) counts in
+  ``packets``/``bytes`` (it is wire traffic) but not in ``distinct_packets``/``distinct_bytes``
+  (what one observer can tell apart).
   The copy-level book (every copy on every channel to every receiver) is in ``links``.
 """
 
@@ -74,6 +77,8 @@ class Metrics:
         self.by_id: dict[str, RequestRecord] = {}
         self.packets = 0
         self.bytes = 0
+        self.signatures: set[str] = set()   # distinct envelopes: relays re-send a signed original
+        self.distinct_bytes = 0
         self.by_type: Counter[str] = Counter()
         self.bytes_by_type: Counter[str] = Counter()
         self.tokens = 0
@@ -99,6 +104,11 @@ class Metrics:
         self.bytes += size
         self.by_type[typ] += 1
         self.bytes_by_type[typ] += size
+        sig = envelope.get("signature")
+        if sig in self.signatures:
+            return                      # a relayed copy: wire traffic, but not a new packet
+        self.signatures.add(sig)
+        self.distinct_bytes += size
         if typ == "p2pInferenceRequest":
             rec = self.by_prompt.get((pkt.get("payload") or {}).get("prompt"))
             if rec is not None and rec.request_id is None:
@@ -203,6 +213,8 @@ class Metrics:
             "observer_divergence": self._divergence(),
             "packets": self.packets,
             "bytes": self.bytes,
+            "distinct_packets": len(self.signatures),
+            "distinct_bytes": self.distinct_bytes,
             "tokens": self.tokens,
             "inferences": self.inferences,
             "packets_per_request": round(self.packets / nreq, 3) if nreq else None,
