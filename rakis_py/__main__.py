@@ -12,7 +12,7 @@ USAGE = """usage: rakis <command> [options]
 commands:
   sim       run the network simulator (rakis sim --help)
   serve     serve dist/ with local relays (rakis serve --help)
-  bench     run the benchmark suite                  (not built yet: see bench/)
+  bench     run the benchmark suite, one JSON object with --json (rakis bench --help)
   analyze   build the stability report from datasets (rakis analyze --help)
 """
 
@@ -32,9 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     if cmd == "serve":
         from rakis_py.serve.cli import main as serve_main
         return serve_main(rest)
-    if cmd in ("bench",):
-        print(f"rakis {cmd}: not implemented yet in this version (see README.md, Status)", file=sys.stderr)
-        return 2
+    if cmd == "bench":
+        from rakis_py.bench.cli import main as bench_main
+        return bench_main(rest)
     print(f"rakis: unknown command {cmd!r}\n\n{USAGE}", file=sys.stderr)
     return 2
 
