@@ -43,6 +43,7 @@ export class UI {
     this.peers = [];              // the node's peer table
     this.links = [];              // open Trystero links [{channel, peerId, synthientId}]
     this.downSeen = new Set();    // channels already logged as down
+    this.relaySeen = new Map();   // channel -> last relay state seen
     this.status = {};
     this.dirty = new Set();
     this.frame = 0;
@@ -236,18 +237,21 @@ export class UI {
     this.#touch("packets");
   }
 
-  // Channel health: a channel that goes down (or comes back) is logged once and shown.
+  // Channel health: a channel whose relay is lost (or that goes down) is logged once and shown;
+  // its coming back is logged too.
   setChannels(channels) {
     for (const c of channels) {
-      const down = c.state === "down" || c.relay === "down";
+      const was = this.relaySeen.get(c.name);
+      const down = c.state === "down" || (was === "open" && c.relay !== "open") || (this.downSeen.has(c.name) && c.relay !== "open");
       if (down && !this.downSeen.has(c.name)) {
         this.downSeen.add(c.name);
-        this.log("warn", `channel ${c.name}: relay ${c.relay}, state ${c.state}${c.lastError ? ` (${c.lastError})` : ""}; ` +
-                         "the node keeps working on the other channels");
+        this.log("warn", `channel ${c.name}: relay ${c.relay}, state ${c.state}${c.lastError ? ` (${c.lastError})` : ""}, ` +
+                         `${c.peers ?? 0} open links; the node keeps working on the other channels`);
       } else if (!down && this.downSeen.has(c.name)) {
         this.downSeen.delete(c.name);
-        this.log("info", `channel ${c.name} is back (${c.state}, ${c.peers} peers, rejoins ${c.rejoins ?? 0})`);
+        this.log("info", `channel ${c.name} is back (${c.state}, relay ${c.relay}, ${c.peers} peers, rejoins ${c.rejoins ?? 0})`);
       }
+      this.relaySeen.set(c.name, c.relay);
     }
     this.channels = channels;
     this.#touch("network");
