@@ -135,16 +135,22 @@ class Network:
         tab.context.close()
 
 
-def wait_mesh(tabs, channels=("nostr", "mqtt"), timeout_s=120) -> float:
-    """Every tab has a link to every other on each channel (the others' hello arrived); seconds."""
+def wait_mesh(tabs, channels=("nostr", "mqtt"), timeout_s=120, every=True) -> float:
+    """Every tab has a link to every other (the others' hello arrived) on each of `channels`
+    (every=True) or on at least one of them (every=False); seconds taken."""
     t0 = time.monotonic()
     for tab in tabs:
         others = [t.synthient_id for t in tabs if t is not tab]
         tab.page.wait_for_function(
-            "([others, channels]) => { const l = window.rakis.network().links; return channels.every(c => "
-            "others.every(o => l.some(x => x.channel === c && x.synthientId === o))); }",
-            arg=[others, list(channels)], timeout=timeout_s * 1000)
+            "([others, channels, every]) => { const l = window.rakis.network().links;"
+            " const on = (c, o) => l.some(x => x.channel === c && x.synthientId === o);"
+            " return others.every(o => every ? channels.every(c => on(c, o)) : channels.some(c => on(c, o))); }",
+            arg=[others, list(channels), every], timeout=timeout_s * 1000)
     return time.monotonic() - t0
+
+
+def links(tab) -> list:
+    return sorted((x["channel"], (x["synthientId"] or "-")[:8]) for x in tab.js("window.rakis.network().links"))
 
 
 def wait_final(tab: Tab, rid: str, timeout_s: float = 150):
