@@ -173,9 +173,9 @@ def submit(tab: Tab, **opts) -> str:
 
 
 @pytest.fixture(scope="module")
-def network():
+def network(request):
     """Local relays + the page + one chromium for a test module; tabs are closed at the end."""
-    dist, path, sync_api = _prerequisites()
+    dist, path, _ = _prerequisites()
     from rakis_py.serve.relays import LocalRelays
     from rakis_py.serve.site_config import SiteConfig
     from rakis_py.serve.static import StaticServer
@@ -185,7 +185,7 @@ def network():
     topic = f"rakis-test-{secrets.token_hex(4)}"
     config = SiteConfig(topic=topic, relay_ports=relays.ports())
     server = StaticServer(dist, "127.0.0.1", 0, config.to_json).start()
-    pw = sync_api.sync_playwright().start()
+    pw = request.getfixturevalue("playwright_session")   # one driver per run (tests/conftest.py)
     browser = pw.chromium.launch(executable_path=path, args=CHROMIUM_ARGS, headless=True)
     net = Network(relays, server, browser, topic)
     try:
@@ -197,7 +197,6 @@ def network():
             except Exception:  # noqa: BLE001 - already closed by the test
                 pass
         browser.close()
-        pw.stop()
         server.stop()
         relays.stop()
 
