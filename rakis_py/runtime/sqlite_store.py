@@ -14,9 +14,9 @@ import sqlite3
 from typing import Any, Iterable
 
 from .storage import (
+    BatchedStorage,
     DEFAULT_PACKET_CAP,
     TABLES,
-    BadRecord,
     StorageError,
     check_table,
     encode_batch,
@@ -45,7 +45,7 @@ def _column_value(kind: str, value: Any) -> Any:
     return value if isinstance(value, str) else None
 
 
-class SqliteStorage:
+class SqliteStorage(BatchedStorage):
     """SQLite-backed `Storage`. `packet_cap` 0 or None keeps every packet."""
 
     def __init__(
@@ -65,14 +65,6 @@ class SqliteStorage:
         self._create_schema()
 
     # -- Storage protocol --------------------------------------------------------------------
-
-    def put(self, table: str, key: str, record: dict) -> None:
-        if record is None:
-            raise BadRecord(f"{table}[{key!r}]: put needs a record; use delete()")
-        self.apply([(table, key, record)])
-
-    def delete(self, table: str, key: str) -> None:
-        self.apply([(table, key, None)])
 
     def get(self, table: str, key: str) -> dict | None:
         row = self._conn.execute(

@@ -109,14 +109,8 @@ def received_time(record: dict) -> float | None:
     return value
 
 
-class MemoryStorage:
-    """Dict-backed `Storage` with the same semantics as `SqliteStorage` (JSON round trip,
-    atomic batches, packet pruning), for tests and the simulator."""
-
-    def __init__(self, packet_cap: int | None = DEFAULT_PACKET_CAP) -> None:
-        self.packet_cap = packet_cap
-        self._tables: dict[str, dict[str, str]] = {t: {} for t in TABLES}
-        self._closed = False
+class BatchedStorage:
+    """`put`/`delete` as one-item batches of the store's atomic `apply`."""
 
     def put(self, table: str, key: str, record: dict) -> None:
         if record is None:
@@ -125,6 +119,19 @@ class MemoryStorage:
 
     def delete(self, table: str, key: str) -> None:
         self.apply([(table, key, None)])
+
+    def apply(self, persist_actions: Iterable[Any]) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class MemoryStorage(BatchedStorage):
+    """Dict-backed `Storage` with the same semantics as `SqliteStorage` (JSON round trip,
+    atomic batches, packet pruning), for tests and the simulator."""
+
+    def __init__(self, packet_cap: int | None = DEFAULT_PACKET_CAP) -> None:
+        self.packet_cap = packet_cap
+        self._tables: dict[str, dict[str, str]] = {t: {} for t in TABLES}
+        self._closed = False
 
     def get(self, table: str, key: str) -> dict | None:
         self._check_open()

@@ -58,3 +58,14 @@ def flip_random(rng: random.Random, emb: bytes, count: int) -> bytes:
 
 def hamming(a: bytes, b: bytes) -> int:
     return sum(bin(x ^ y).count("1") for x, y in zip(a, b))
+
+
+def by_iid(commits, overrides=None):
+    """The verifier's recomputation keyed by inference id (v2): the revealed bits, overridable."""
+    out = {c.inference_id: c.b_embedding for c in commits if c.b_embedding is not None}
+    out.update(overrides or {})
+    return out
+
+
+def ids(entries):
+    return [c.inference_id for c in entries]

@@ -27,6 +27,8 @@ from rakis_py.protocol.consensus import (
     run_consensus_v2,
 )
 from tests.unit._consensus_fixtures import (
+    by_iid,
+    ids,
     commit,
     flip_bits,
     flip_random,
@@ -46,15 +48,8 @@ def recomputed_of(commits, overrides=None):
     return out
 
 
-def by_iid(commits, overrides=None):
-    """Same recomputation keyed by inference id (v2)."""
-    out = {c.inference_id: c.b_embedding for c in commits if c.b_embedding is not None}
-    out.update(overrides or {})
-    return out
 
 
-def ids(entries):
-    return [c.inference_id for c in entries]
 
 
 # ---- a naive transcription of spec §7, to cross-check the vectorised version ----------------

@@ -26,6 +26,8 @@ from rakis_py.protocol.consensus import (
     run_consensus_v2,
 )
 from tests.unit._consensus_fixtures import (
+    by_iid,
+    ids,
     commit,
     flip_bits,
     flip_random,
@@ -38,14 +40,8 @@ from tests.unit._consensus_fixtures import (
 NBYTES = 48  # 384-bit binary embeddings
 
 
-def by_iid(commits, overrides=None):
-    out = {c.inference_id: c.b_embedding for c in commits if c.b_embedding is not None}
-    out.update(overrides or {})
-    return out
 
 
-def ids(entries):
-    return [c.inference_id for c in entries]
 
 
 def summary(out):
