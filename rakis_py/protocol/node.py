@@ -367,7 +367,7 @@ class Node:
         elif t == "inferenceRevealRequest":
             self._on_reveal_request(sid, p, envelope, channel, now)
         elif t == "inferenceReveal":
-            self._on_reveal(sid, p, envelope, channel, now)
+            self._on_reveal(sid, p, envelope, channel, now, env)
         elif t == "inferenceRevealMissing":
             self._on_reveal_missing(sid, p, now)
         elif t == "inferenceQuorumComputed":
@@ -390,6 +390,16 @@ class Node:
         held = self.pending.setdefault(rid, [])
         if len(held) < MAX_PENDING_PER_REQUEST:
             held.append((env, channel, now))
+
+    def _replay_held(self, rid: str, now: int) -> None:
+        """Dispatch the packets held for `rid`, each on its own (one refusal stops no other)."""
+        for env, channel, _ in self.pending.pop(rid, []):
+            raw = env.raw_packet
+            envelope = {"synthientId": env.synthient_id, "signature": env.signature, "packet": raw}
+            try:
+                self._dispatch(env.synthient_id, raw, envelope, channel, now, env)
+            except PacketRejected as e:
+                self._reject(e.code, e.detail, channel, now, env.synthient_id, raw.get("type"))
 
     # ------------------------------------------------------------------ requests
 
@@ -428,11 +438,7 @@ class Node:
         self._arm_timers(req, now)
         if ending_at > now:
             self._schedule(now)
-        for env, channel, at in self.pending.pop(rid, []):
-            raw = env.raw_packet
-            self._dispatch(env.synthient_id, raw, {"synthientId": env.synthient_id,
-                                                    "signature": env.signature, "packet": raw},
-                           channel, max(at, now), env)
+        self._replay_held(rid, now)
 
     def _arm_timers(self, req: _Request, now: int) -> None:
         """(Re-)arm the phase timers of a request from its state alone (also after a restart)."""
@@ -807,14 +813,14 @@ class Node:
             format_js_date(now), v1_typed_arrays=v1)
         return self._send(packet, now)
 
-    def _on_reveal(self, sid: str, p: dict, envelope: dict, channel: str, now: int) -> None:
+    def _on_reveal(self, sid: str, p: dict, envelope: dict, channel: str, now: int,
+                   env: Optional[Envelope] = None) -> None:
+        # `env` is the decoded envelope of a received reveal (None for our own): held as it is.
         req = self.requests[p["requestId"]]
         q = self.quorums.get(req.request_id)
         if q is None:
-            if req.frame.protocol == 2:
-                env = decode_envelope(envelope) if channel != SELF_CHANNEL else None
-                if env is not None:
-                    self._hold(req.request_id, env, channel, now)
+            if req.frame.protocol == 2 and env is not None:
+                self._hold(req.request_id, env, channel, now)
             return
         c = q.find(sid, p["inferenceId"])
         if req.frame.protocol == 1:
@@ -831,7 +837,6 @@ class Node:
                 raise PacketRejected(RejectCode.MISMATCH, "reveal for another node's commit")
             # Not in the set we follow now; a better coordinator's set may list it. Holding it
             # (instead of refusing) matters: a re-sent copy would be a duplicate and dropped.
-            env = decode_envelope(envelope) if channel != SELF_CHANNEL else None
             if env is not None:
                 self._hold(req.request_id, env, channel, now)
             return
@@ -979,11 +984,7 @@ class Node:
             q.reveal_sent = True
             self._save_quorum(q)
             self._send_reveal(req, own[1], sid, now)
-        for env, channel, at in self.pending.pop(req.request_id, []):
-            raw = env.raw_packet
-            self._dispatch(env.synthient_id, raw, {"synthientId": env.synthient_id,
-                                                    "signature": env.signature, "packet": raw},
-                           channel, now, env)
+        self._replay_held(req.request_id, now)
         self._v2_maybe_consensus(q, now)
 
     @staticmethod
