@@ -13,6 +13,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -42,33 +43,42 @@ def fmt(v: float) -> str:
     return f"{v:.4g}" if abs(v) < 1e5 else f"{v:.0f}"
 
 
-def table(result: dict) -> str:
-    rows = [f"rakis bench ({result['mode']}) {result['finished']}",
-            f"{'figure':<38} {'median':>10} {'min':>10} {'max':>10} {'runs':>4}  unit"]
-    for name, fig in result["figures"].items():
-        if is_measured(fig):
-            rows.append(f"{name:<38} {fmt(fig['median']):>10} {fmt(fig['min']):>10} {fmt(fig['max']):>10} "
-                        f"{fig['runs']:>4}  {fig['unit']}")
-        else:
-            rows.append(f"{name:<38} {'-':>10}  {fig['reason']}")
-    m = result["machine"]
-    rows.append(f"machine: {m['cores']} cores, {m['memory_gb']} GB, load {m['load_avg_1m']}, "
-                f"Python {m['python']}, Node {m['node']}, {m['chromium']}")
-    return "\n".join(rows)
+@dataclass(frozen=True)
+class Layout:
+    """One way of writing the results table: str.format templates for the lines above the rows, a
+    measured figure's row, the row of one that could not be measured, and the closing line."""
+    head: tuple[str, ...]
+    measured: str
+    missing: str
+    foot: str
 
 
-def markdown(result: dict) -> str:
-    rows = ["| figure | median | min | max | runs | unit |", "|---|---:|---:|---:|---:|---|"]
+TEXT = Layout(
+    head=("rakis bench ({mode}) {finished}",
+          f"{'figure':<38} {'median':>10} {'min':>10} {'max':>10} {'runs':>4}  unit"),
+    measured="{name:<38} {median:>10} {min:>10} {max:>10} {runs:>4}  {unit}",
+    missing="{name:<38} " + "-".rjust(10) + "  {reason}",
+    foot="machine: {machine}")
+MARKDOWN = Layout(   # for the README
+    head=("| figure | median | min | max | runs | unit |", "|---|---:|---:|---:|---:|---|"),
+    measured="| `{name}` | {median} | {min} | {max} | {runs} | {unit} |",
+    missing="| `{name}` | – | | | | {reason} |",
+    foot="\n`rakis bench{quick}`, {finished}: {machine}")
+MACHINE = "{cores} cores, {memory_gb} GB, load {load_avg_1m}, Python {python}, Node {node}, {chromium}"
+
+
+def render(result: dict, layout: Layout) -> str:
+    run = {"mode": result["mode"], "finished": result.get("finished", ""),
+           "quick": " --quick" if result["mode"] == "quick" else "",
+           "machine": MACHINE.format(**result["machine"])}
+    rows = [line.format(**run) for line in layout.head]
     for name, fig in result["figures"].items():
         if is_measured(fig):
-            rows.append(f"| `{name}` | {fmt(fig['median'])} | {fmt(fig['min'])} | {fmt(fig['max'])} | "
-                        f"{fig['runs']} | {fig['unit']} |")
+            rows.append(layout.measured.format(name=name, median=fmt(fig["median"]), min=fmt(fig["min"]),
+                                               max=fmt(fig["max"]), runs=fig["runs"], unit=fig["unit"]))
         else:
-            rows.append(f"| `{name}` | – | | | | {fig['reason']} |")
-    m = result["machine"]
-    rows.append(f"\n`rakis bench{' --quick' if result['mode'] == 'quick' else ''}`, {result.get('finished', '')}: "
-                f"{m['cores']} cores, {m['memory_gb']} GB, load {m['load_avg_1m']}, Python {m['python']}, "
-                f"Node {m['node']}, {m['chromium']}")
+            rows.append(layout.missing.format(name=name, reason=fig["reason"]))
+    rows.append(layout.foot.format(**run))
     return "\n".join(rows)
 
 
@@ -78,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(FIGURES))
         return 0
     if args.markdown:
-        print(markdown(json.loads(args.markdown.read_text(encoding="utf-8"))))
+        print(render(json.loads(args.markdown.read_text(encoding="utf-8")), MARKDOWN))
         return 0
     only = [n.strip() for n in args.only.split(",") if n.strip()]
     unknown = sorted(set(only) - set(FIGURES))
@@ -100,6 +110,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(result))
     else:
-        print(table(result))
+        print(render(result, TEXT))
         print(f"(written to {args.out})")
     return 0
