@@ -104,9 +104,13 @@ def cluster_distances(debug: dict) -> dict:
 
 class DatasetRecorder:
     def __init__(self, node_id: str, runtime: str, started: int, protocol: Optional[dict] = None,
-                 retention: Retention = Retention(), software: Optional[str] = None) -> None:
+                 retention: Retention = Retention(), software: Optional[str] = None,
+                 keep: bool = True) -> None:
         self.node_id = node_id
         self.retention = retention
+        # keep=False: `feed` only returns the records, for a runtime that stores them itself under
+        # this retention (the browser's IndexedDB) and need not hold a second copy in memory.
+        self.keep = keep
         self.meta = new_record("meta", schema=SCHEMA, node=node_id, runtime=runtime, started=started,
                                protocol=protocol or {}, retention=asdict(retention), software=software)
         self._raw: deque = deque()
@@ -286,6 +290,8 @@ class DatasetRecorder:
     # ------------------------------------------------------------------ retention
 
     def _keep(self, record: dict) -> None:
+        if not self.keep:
+            return
         self._seq += 1
         raw = record["kind"] in RAW_KINDS
         buf = self._raw if raw else self._compact

@@ -3,7 +3,8 @@
 The page (web/js/bridge.js) calls, always one at a time and through `callPromising` (see
 webcrypto.py for why):
 
-    host = NodeHost.start(private_key_hex, options_json, tables_json, now, seed)
+    host = NodeHost.start(private_key_hex, options_json, tables_json, now, seed, expected_id,
+                          crypto, dataset_json)
     host.boot(now)                  -> JSON list of actions (restore re-arms timers and resumes
                                        unfinished work; then the node announces itself)
     host.handle(event_json, now)    -> JSON list of actions (codec.py documents both shapes)
@@ -14,6 +15,11 @@ webcrypto.py for why):
                                        (synthientId, inferenceId, bEmbeddingHash, revealed, inAgreedSet)
     host.peer_table(now, limit)     -> JSON list of peer records, most recently seen first
                                        (synthientId, seenOn, lastSeen, totalTokens, totalWorkers, ...)
+    host.dataset_meta()             -> JSON meta record of the tab's dataset, or null
+
+`dataset_json` ({started, retention: {maxPackets, maxRecords, maxPacketAgeMs, maxRecordAgeMs,
+peerSampleMs}}, or null for none) turns on the tab's dataset (dataset.py): every answer of boot()
+and handle() then ends with an emit of kind "dataset" ({records: [...]}) when it produced any.
 
 `now` is the page's Date.now(); `tables_json` is what IndexedDB holds ({table: [records]}, the
 tables of runtime/storage.py). The page carries the actions out: persist (one IndexedDB transaction
@@ -32,6 +38,7 @@ from ..protocol.identity import Identity
 from ..protocol.node import Node, NodeConfig
 from ..runtime.storage import DATA_TABLES
 from .codec import BadEvent, action_to_dict, dumps, event_from_dict
+from .dataset import TabDataset, retention_from_options
 
 # NodeConfig fields the page may set (camelCase in options_json -> NodeConfig attribute).
 OPTION_FIELDS = {
@@ -56,15 +63,18 @@ def _error_action(where: str, exc: BaseException, detail: Optional[str] = None) 
 
 
 class NodeHost:
-    def __init__(self, node: Node, pending: list, restored: bool, crypto: str = "") -> None:
+    def __init__(self, node: Node, pending: list, restored: bool, crypto: str = "",
+                 dataset: Optional[TabDataset] = None) -> None:
         self.node = node
         self.restored = restored
         self.crypto = crypto
+        self.dataset = dataset
         self._pending = pending           # restore actions, handed out by boot()
 
     @classmethod
     def start(cls, private_key_hex: str, options_json: str, tables_json: str, now: int, seed: int,
-              expected_id: Optional[str] = None, crypto: str = "") -> "NodeHost":
+              expected_id: Optional[str] = None, crypto: str = "",
+              dataset_json: Optional[str] = None) -> "NodeHost":
         """A node for this identity; restored from `tables_json` when it holds any record."""
         identity = Identity.from_private_key(private_key_hex)
         if expected_id and identity.synthient_id != expected_id:
@@ -73,23 +83,30 @@ class NodeHost:
         config = config_from_options(json.loads(options_json or "{}"))
         tables = json.loads(tables_json or "{}")
         rng = random.Random(int(seed))
+        dataset = None
+        if dataset_json:
+            d = json.loads(dataset_json)
+            protocol = {"embeddingModel": config.embedding_model,
+                        "embeddingModelHash": config.embedding_model_hash, "verifyAll": config.verify_all}
+            dataset = TabDataset(identity.synthient_id, int(d.get("started") or now), protocol,
+                                 retention_from_options(d.get("retention")))
         if any(tables.get(t) for t in DATA_TABLES):
             node, actions = Node.restore(config, identity, rng, tables, int(now))
-            return cls(node, list(actions), True, crypto)
-        return cls(Node(config, identity, rng), [], False, crypto)
+            return cls(node, list(actions), True, crypto, dataset)
+        return cls(Node(config, identity, rng), [], False, crypto, dataset)
 
     @property
     def synthient_id(self) -> str:
         return self.node.me
 
     def boot(self, now: int) -> str:
-        out = [action_to_dict(a) for a in self._pending]
+        actions = list(self._pending)
         self._pending = []
         try:
-            out.extend(action_to_dict(a) for a in self.node.handle(event_from_dict({"type": "boot"}, int(now)), int(now)))
+            actions.extend(self.node.handle(event_from_dict({"type": "boot"}, int(now)), int(now)))
         except BadEvent:
             pass                          # a core without a Booted event: nothing to announce
-        return dumps(out)
+        return dumps([action_to_dict(a) for a in actions] + self._record(actions, int(now)))
 
     def handle(self, event_json: str, now: int) -> str:
         """Actions for one page event. Never raises: bad events and core errors come back as an
@@ -102,7 +119,24 @@ class NodeHost:
             actions = self.node.handle(event, int(now))
         except Exception as e:  # noqa: BLE001 - isolate the page from core bugs, but show them
             return dumps([_error_action(type(event).__name__, e, traceback.format_exc(limit=6))])
-        return dumps([action_to_dict(a) for a in actions])
+        return dumps([action_to_dict(a) for a in actions] + self._record(actions, int(now)))
+
+    def _record(self, actions: list, now: int) -> list[dict]:
+        """The dataset emit for these actions ([] when none); a recorder bug is shown, not raised."""
+        if self.dataset is None:
+            return []
+        try:
+            records = self.dataset.feed(actions, now, self._workers())
+        except Exception as e:  # noqa: BLE001 - analytics must never stop the node
+            return [_error_action("dataset", e, traceback.format_exc(limit=6))]
+        return [{"type": "emit", "kind": "dataset", "data": {"records": records}}] if records else []
+
+    def dataset_meta(self) -> str:
+        return dumps(self.dataset.meta if self.dataset else None)
+
+    def _workers(self) -> list[dict]:
+        return [{"workerId": w.worker_id, "kind": w.kind, "model": w.model, "state": w.state,
+                 "backend": w.backend, "busy": w.job is not None} for w in self.node.workers.values()]
 
     def request_view(self, request_id: str) -> str:
         return dumps(self.node.request_view(str(request_id)))
@@ -115,10 +149,8 @@ class NodeHost:
 
     def status(self) -> str:
         n = self.node
-        workers = [{"workerId": w.worker_id, "kind": w.kind, "model": w.model, "state": w.state,
-                    "backend": w.backend, "busy": w.job is not None} for w in n.workers.values()]
         return dumps({"synthientId": n.me, "crypto": self.crypto, "restored": self.restored,
-                      "workers": workers, "peers": len(n.peers), "totalTokens": n.total_tokens,
+                      "workers": self._workers(), "peers": len(n.peers), "totalTokens": n.total_tokens,
                       "requests": len(n.requests)})
 
 
