@@ -82,5 +82,9 @@ def write_vendor(node_modules: Path, bundles: dict[str, Path], pins: dict, out: 
     trystero.mkdir(parents=True, exist_ok=True)
     for strategy, path in bundles.items():
         shutil.copyfile(path, trystero / f"{strategy}.mjs")
+    uplot = out / "vendor" / "uplot"
+    uplot.mkdir(parents=True, exist_ok=True)
+    for name in vendor.get("uplot_files", []):
+        shutil.copyfile(node_modules / "uplot" / "dist" / name, uplot / name)
     if vendor.get("ship_pyscript"):
         copy_tree(node_modules / "@pyscript" / "core" / "dist", out / "vendor" / "pyscript")

@@ -25,6 +25,12 @@
 //                            refused (also in the page's log)
 //   consensusEvents()       [{requestId, success, reason, accepted, winner, output, t, ...}] as
 //                            the node computed them (t = the node's clock at that moment)
+//   exportDataset()         -> Promise<{filename, records, bytes, text}>: this node's dataset
+//                            (rakis-dataset/1, docs/dataset.md) as JSON Lines `text` (meta first),
+//                            what the Analytics section's download button saves as `filename`
+//                            (rakis-dataset-<id8>-<time>.jsonl); `rakis analyze` reads it
+//   analytics()             {records, packets, peers, consensus, success, full, quorums, tokens,
+//                            own, stored, dataset: {appended, flushes, pruned, errors}} live totals
 //   debug                   {pyodide, bridge, store} once started (console use, not an API)
 //
 // URL parameters (tests, phones): ?llm=<model>&embedding=<model> choose the worker models,
@@ -32,9 +38,14 @@
 // Network: ?network=<name> joins another network (v1 topic; default from rakis-config.json, else
 // "rakis2"), ?channels=nostr,mqtt picks the channels (none = this tab alone; also read from
 // localStorage "rakis.channels"), ?iceServers=<JSON list> overrides the config's ICE servers.
+// Dataset retention: ?retention=<JSON> or localStorage "rakis.retention", e.g. {"maxPackets": 20000,
+// "maxRecords": 200000, "maxPacketAgeMs": 86400000, "maxRecordAgeMs": null} (null = no age limit;
+// defaults: rakis_py/analytics/recorder.py Retention).
 import { NodeBridge } from "./bridge.js";
 import { available as webcryptoEd25519, bridge as ed25519 } from "./ed25519.js";
 import { hasIdentity, unlockOrCreate } from "./identity.js";
+import { LiveAnalytics, WINDOW_MS } from "./analytics.js";
+import { DatasetLog } from "./dataset.js";
 import { Store } from "./idb.js";
 import { Timers } from "./timers.js";
 import { LoopbackTransport, NetworkTransport, Transports } from "./transport.js";
@@ -56,6 +67,10 @@ const MAX_KEPT = 1000;
 const rejectedLog = [];     // the core's "rejected" emits, newest last (window.rakis.rejected())
 const consensusLog = [];    // the core's "consensus" emits (window.rakis.consensusEvents())
 let networkConfig = null;
+let datasetLog = null;      // the tab's dataset in IndexedDB (dataset.js)
+let series = null;          // live chart series (analytics.js)
+let charts = null;          // uPlot charts (charts.js), loaded once the node shows
+let drawn = { version: -1, at: 0 };
 
 function mark(name, t0) {
   timings[name] = Math.round(performance.now() - t0);
@@ -225,6 +240,10 @@ async function main() {
   // One database per identity: overwriting the identity starts a new node and keeps the old data.
   const store = await Store.open(`rakis-py-${identity.synthientId.slice(0, 16)}`);
   const tables = await store.loadAll();
+  datasetLog = await DatasetLog.open(store);
+  const retention = params.get("retention") ?? localStorage.getItem("rakis.retention");
+  const datasetOptions = { started: datasetLog.started ?? Date.now(),
+                           retention: retention ? JSON.parse(retention) : null };
   const cryptoName = py.pyimport("rakis_py.browser.webcrypto").install(ed25519);
   const seed = crypto.getRandomValues(new Uint32Array(2));
   const options = { embeddingModel: manifest.models?.embedding?.name,
@@ -232,13 +251,24 @@ async function main() {
   const hostModule = py.pyimport("rakis_py.browser.node_host");
   const host = await hostModule.start.callPromising(
     identity.privateKeyHex, JSON.stringify(options), JSON.stringify(tables), Date.now(),
-    seed[0] * 2 ** 21 + (seed[1] >>> 11), identity.synthientId, cryptoName);
+    seed[0] * 2 ** 21 + (seed[1] >>> 11), identity.synthientId, cryptoName, JSON.stringify(datasetOptions));
+  datasetLog.setMeta(JSON.parse(host.dataset_meta()));
+  datasetLog.onError = (err) => ui.error("Could not store dataset records", String(err?.message ?? err));
+  addEventListener("pagehide", () => datasetLog.flush());
+  // The live charts start from the kept records of their window.
+  series = new LiveAnalytics(identity.synthientId);
+  series.add(await datasetLog.records({ since: Date.now() - WINDOW_MS - 600_000 }));
 
   const transports = new Transports();
   const timers = new Timers((timerId) => dispatch({ type: "timer", timerId }));
   bridge = new NodeBridge({ host, store, timers, transports, workers });
   Object.assign(window.rakis.debug, { pyodide: py, bridge, store });
   bridge.onEmit((kind, data) => ui.onEmit(kind, data));
+  bridge.onEmit((kind, data) => {
+    if (kind !== "dataset") return;
+    datasetLog.append(data.records);
+    series.add(data.records);
+  });
   bridge.onEmit((kind, data) => {
     const keep = kind === "rejected" ? rejectedLog : kind === "consensus" ? consensusLog : null;
     if (!keep) return;
@@ -264,6 +294,10 @@ async function main() {
   ui.requestForm((opts) => submit(opts), manifest.models?.llm?.name);
   ui.showNode();
   ui.setStatus(status());
+  ui.datasetControls(() => downloadDataset());
+  import("./charts.js").then(({ LiveCharts }) => { charts = new LiveCharts(document.getElementById("charts")); drawAnalytics(); },
+                             (err) => ui.error("Charts unavailable (vendor/uplot missing?)", String(err?.message ?? err)));
+  setInterval(drawAnalytics, 2000);
   // Peer table and request counts (commits, reveals, agree/disagree) are redrawn every 2 s.
   setInterval(refreshViews, 2000);
 }
@@ -281,6 +315,44 @@ async function refreshViews() {
   } finally {
     refreshing = false;
   }
+}
+
+// Charts redraw when records arrived, and every 10 s anyway (the node count slides with time).
+function drawAnalytics() {
+  if (!series) return;
+  const now = Date.now();
+  if (series.version !== drawn.version || now - drawn.at >= 10_000) {
+    ui.setAnalytics({ ...series.summary(), stored: datasetLog.size });
+    try {
+      charts?.draw(series.snapshot(now));
+    } catch (err) {
+      console.error("charts", err);
+    }
+    drawn = { version: series.version, at: now };
+  }
+}
+
+function analytics() {
+  return series ? { ...series.summary(), stored: datasetLog.size, dataset: { ...datasetLog.stats } } : null;
+}
+
+async function exportDataset() {
+  await ready;
+  const { text, records } = await datasetLog.exportText();
+  const id8 = (datasetLog.meta?.node ?? "unknown").slice(0, 8);
+  const time = new Date().toISOString().replace(/\.\d+Z$/, "Z").replace(/:/g, "-");
+  return { filename: `rakis-dataset-${id8}-${time}.jsonl`, records, bytes: new Blob([text]).size, text };
+}
+
+async function downloadDataset() {
+  const { filename, text, records } = await exportDataset();
+  const url = URL.createObjectURL(new Blob([text], { type: "application/x-ndjson" }));
+  const a = Object.assign(document.createElement("a"), { href: url, download: filename });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+  ui.log("info", `dataset downloaded: ${filename} (${records} records)`);
 }
 
 function status() {
@@ -321,7 +393,7 @@ window.rakis = {
     stop: (id) => bridge?.workers.stop(id),
     list: () => bridge?.workers.list() ?? [],
   },
-  flushed: async () => { await ready; return bridge.flushed(); },
+  flushed: async () => { await ready; await bridge.flushed(); await datasetLog.flush(); },
   network: () => ({ config: networkConfig, channels: bridge?.transports.health() ?? [],
                     links: bridge?.transports.links() ?? [],
                     traffic: structuredClone(bridge?.transports.traffic ?? {}) }),
@@ -329,6 +401,8 @@ window.rakis = {
   commits: async (requestId) => { await ready; return bridge.commits(requestId); },
   rejected: () => rejectedLog.map((r) => ({ ...r })),
   consensusEvents: () => consensusLog.map((r) => ({ ...r })),
+  exportDataset,
+  analytics,
   debug: {},   // pyodide, bridge, store once started: for the console, not an API
 };
 ready.then(() => document.body.dataset.ready = "true",

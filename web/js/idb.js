@@ -9,10 +9,18 @@
 //
 // Records are stored as plain objects under out-of-line string keys. The packets table keeps the
 // newest PACKET_CAP rows by receivedTime (like storage.py / v1's maxPacketDBSize).
+//
+// The tab's analytics dataset (web/js/dataset.js) has stores of its own, outside the node's tables
+// (Node.restore never reads them): `dataset` holds rakis-dataset/1 records under keys
+// [class, t, seq] (class 0 = compact records, 1 = raw packet/sent records), so each class is one
+// key range in time order and age pruning is one range delete; `datasetMeta` holds the meta record.
 export const TABLES = ["packets", "peers", "inferenceRequests", "inferenceResults", "inferenceEmbeddings",
                        "quorums", "consensusResults", "externalConsensusResults", "meta"];
+export const DATASET = "dataset";
+export const DATASET_META = "datasetMeta";
+const STORES = [...TABLES, DATASET, DATASET_META];
 export const PACKET_CAP = 5000;
-const DB_VERSION = 1;
+const DB_VERSION = 2;
 
 function done(request) {
   return new Promise((resolve, reject) => {
@@ -40,7 +48,7 @@ export class Store {
     const request = indexedDB.open(name, DB_VERSION);
     request.onupgradeneeded = () => {
       const db = request.result;
-      for (const table of TABLES) {
+      for (const table of STORES) {
         if (db.objectStoreNames.contains(table)) continue;
         const store = db.createObjectStore(table);
         if (table === "packets") store.createIndex("receivedTime", "receivedTime");
@@ -99,10 +107,62 @@ export class Store {
     return out;
   }
 
+  // ------------------------------------------------------------ the analytics dataset
+
+  // Append rows [{key: [class, t, seq], record}] (and the meta record, when given) in one transaction.
+  async datasetAppend(rows, meta = null) {
+    const tx = this.db.transaction([DATASET, DATASET_META], "readwrite");
+    const end = finished(tx);
+    const store = tx.objectStore(DATASET);
+    for (const { key, record } of rows) store.put(record, key);
+    if (meta) tx.objectStore(DATASET_META).put(meta, "meta");
+    await end;
+  }
+
+  async datasetMeta() {
+    return done(this.db.transaction(DATASET_META).objectStore(DATASET_META).get("meta"));
+  }
+
+  async datasetCount(cls) {
+    return done(this.db.transaction(DATASET).objectStore(DATASET).count(classRange(cls)));
+  }
+
+  // Records of one class with t >= since, in time order.
+  async datasetRecords(cls, since = -Infinity) {
+    const range = IDBKeyRange.bound([cls, since], [cls, Infinity]);
+    return done(this.db.transaction(DATASET).objectStore(DATASET).getAll(range));
+  }
+
+  // Delete a class's records older than `before` (ms), then its `excess` oldest; resolves to the
+  // number deleted by count (age deletes are one range delete, counted by the caller's recount).
+  async datasetPrune(cls, { before = null, excess = 0 } = {}) {
+    const tx = this.db.transaction(DATASET, "readwrite");
+    const end = finished(tx);
+    const store = tx.objectStore(DATASET);
+    if (before !== null) store.delete(IDBKeyRange.bound([cls, -Infinity], [cls, before], false, true));
+    let left = excess;
+    if (left > 0) {
+      const cursor = store.openKeyCursor(classRange(cls));
+      cursor.onsuccess = () => {
+        const c = cursor.result;
+        if (!c || left <= 0) return;
+        store.delete(c.primaryKey);
+        left -= 1;
+        c.continue();
+      };
+    }
+    await end;
+    return excess - left;
+  }
+
   async clear() {
     const tx = this.db.transaction(TABLES, "readwrite");
     const end = finished(tx);
     for (const t of TABLES) tx.objectStore(t).clear();
     await end;
   }
+}
+
+function classRange(cls) {
+  return IDBKeyRange.bound([cls, -Infinity], [cls, Infinity]);
 }

@@ -131,6 +131,25 @@ export class UI {
     };
   }
 
+  datasetControls(download) {
+    $("dataset-download").onclick = async () => {
+      $("dataset-download").disabled = true;
+      try {
+        await download();
+      } catch (err) {
+        this.error("Dataset export failed", String(err?.message ?? err));
+      } finally {
+        $("dataset-download").disabled = false;
+      }
+    };
+  }
+
+  // Totals beside the charts (analytics.js summary + records kept in IndexedDB).
+  setAnalytics(s) {
+    this.analytics = s;
+    this.#touch("analytics");
+  }
+
   workerControls({ spawn, stop, follower }) {
     $("add-llm").onclick = () => spawn("llm");
     $("add-embedding").onclick = () => spawn("embedding");
@@ -162,6 +181,7 @@ export class UI {
         this.log("warn", `rejected ${data.type ?? "packet"} from ${short(data.synthientId)}: ${data.code} ${data.detail ?? ""}`);
         break;
       case "worker": break;   // the pool redraws the panel
+      case "dataset": return;  // analytics records: boot.js stores them and feeds the charts
       case "log": this.log(data.level ?? "info", data.message ?? JSON.stringify(data)); break;
       case "error": this.error(`Node error (${data.where})`, [data.message, data.detail].filter(Boolean).join("\n")); break;
       default: this.log("debug", `${kind} ${JSON.stringify(data).slice(0, 200)}`);
@@ -284,6 +304,7 @@ export class UI {
     if (parts.has("packets")) this.#drawPackets();
     if (parts.has("logs")) this.#drawLogs();
     if (parts.has("network")) this.#drawNetwork();
+    if (parts.has("analytics")) this.#drawAnalytics();
     this.#drawStats();
   }
 
@@ -358,6 +379,15 @@ export class UI {
   #drawLogs() {
     $("logs").replaceChildren(...this.logs.map((l) => el("li", { class: l.level },
       `${time(l.t)} ${l.level} ${l.message}`)));
+  }
+
+  #drawAnalytics() {
+    const s = this.analytics;
+    $("analytics-summary").replaceChildren(...Object.entries({
+      "records kept": s.stored, "packets recorded": s.packets, "peers heard": s.peers,
+      "consensus (ok / all)": `${s.success} / ${s.consensus}`,
+      "full agreement": `${s.full} of ${s.quorums} quorums`, "tokens seen / own": `${s.tokens} / ${s.own}`,
+    }).map(([k, v]) => el("div", {}, el("dt", {}, k), el("dd", {}, String(v)))));
   }
 
   #drawStats() {
