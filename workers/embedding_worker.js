@@ -12,24 +12,10 @@
 //       bits: numpy.packbits(vector > 0) (MSB first): 384 dims -> 48 bytes; each text is embedded
 //       on its own (batch of 1), so its bits do not depend on the other texts of the job
 //   {type: "error", jobId?, message}     jobId absent: loading failed
-import { pipeline } from "../vendor/transformers/transformers.min.js";
-import { configure, errorMessage, pickDevice, progressReporter } from "./model_env.js";
 import { packSignBits } from "./packbits.js";
+import { loadPipeline, serve } from "./pipeline_worker.js";
 
 let extractor = null;
-
-async function load({ model, dtype }) {
-  const started = performance.now();
-  const cfg = await configure(model ?? "embedding", dtype);
-  const backend = await pickDevice();
-  extractor = await pipeline("feature-extraction", cfg.modelId, {
-    dtype: cfg.dtype,
-    device: backend,
-    progress_callback: progressReporter((m) => self.postMessage(m)),
-  });
-  self.postMessage({ type: "loaded", backend, model: cfg.modelId, dtype: cfg.dtype, sha256: cfg.sha256,
-                     ms: performance.now() - started });
-}
 
 async function embed({ jobId, texts }) {
   if (!extractor) throw new Error("embedding model not loaded");
@@ -46,12 +32,7 @@ async function embed({ jobId, texts }) {
                    bits.map((b) => b.buffer));
 }
 
-self.onmessage = async ({ data }) => {
-  try {
-    if (data.type === "load") await load(data);
-    else if (data.type === "embed") await embed(data);
-    else throw new Error(`unknown message type ${data.type}`);
-  } catch (err) {
-    self.postMessage({ type: "error", jobId: data.jobId, message: errorMessage(err) });
-  }
-};
+serve({
+  load: async (msg) => { extractor = await loadPipeline("feature-extraction", "embedding", msg); },
+  embed,
+});

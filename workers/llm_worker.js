@@ -9,26 +9,13 @@
 // worker -> main:
 //   {type: "progress", status, file?, progress?, ...}  model loading (transformers.js callbacks)
 //   {type: "progress", jobId, status: "generating", tokens}   during generation (every 8 tokens)
-//   {type: "loaded", backend: "webgpu"|"wasm", model, dtype, ms}
+//   {type: "loaded", backend: "webgpu"|"wasm", model, dtype, sha256, ms}
 //   {type: "result", jobId, output, tokenCount, ms}
 //   {type: "error", jobId?, message}     jobId absent: loading failed
-import { pipeline, TextStreamer } from "../vendor/transformers/transformers.min.js";
-import { configure, errorMessage, pickDevice, progressReporter } from "./model_env.js";
+import { TextStreamer } from "../vendor/transformers/transformers.min.js";
+import { loadPipeline, serve } from "./pipeline_worker.js";
 
 let generator = null;
-
-async function load({ model, dtype }) {
-  const started = performance.now();
-  const cfg = await configure(model ?? "llm", dtype);
-  const backend = await pickDevice();
-  generator = await pipeline("text-generation", cfg.modelId, {
-    dtype: cfg.dtype,
-    device: backend,
-    progress_callback: progressReporter((m) => self.postMessage(m)),
-  });
-  self.postMessage({ type: "loaded", backend, model: cfg.modelId, dtype: cfg.dtype,
-                     ms: performance.now() - started });
-}
 
 async function generate({ jobId, messages, prompt, maxTokens = 128, temperature = 0 }) {
   if (!generator) throw new Error("LLM not loaded");
@@ -54,12 +41,7 @@ async function generate({ jobId, messages, prompt, maxTokens = 128, temperature 
   self.postMessage({ type: "result", jobId, output, tokenCount: tokens, ms: performance.now() - started });
 }
 
-self.onmessage = async ({ data }) => {
-  try {
-    if (data.type === "load") await load(data);
-    else if (data.type === "generate") await generate(data);
-    else throw new Error(`unknown message type ${data.type}`);
-  } catch (err) {
-    self.postMessage({ type: "error", jobId: data.jobId, message: errorMessage(err) });
-  }
-};
+serve({
+  load: async (msg) => { generator = await loadPipeline("text-generation", "llm", msg); },
+  generate,
+});

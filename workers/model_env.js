@@ -58,12 +58,3 @@ export async function pickDevice() {
   } catch (_) { /* no usable WebGPU */ }
   return "wasm";
 }
-
-// Report loading progress of model files to the main thread.
-export function progressReporter(post) {
-  return (info) => post({ type: "progress", ...info });
-}
-
-export function errorMessage(err) {
-  return err?.message ?? String(err);
-}
