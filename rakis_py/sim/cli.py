@@ -3,8 +3,13 @@
     rakis sim --scenario st1 --nodes 2000 --duration 3600 --protocol v1 --seed 1 --json --out DIR
 
 ``--json`` prints one JSON object (the summary) on stdout; without it a short human summary.
-``--out DIR`` writes ``DIR/dataset.jsonl`` (schema ``rakis-dataset/0``, see README.md) and
-``DIR/summary.json``.
+``--out DIR`` writes the datasets of ``--record`` observer nodes in the browser's schema
+(``DIR/observer-<k>.jsonl``, ``rakis-dataset/1``, recording.py), ``DIR/summary.json``,
+``DIR/quorums.jsonl`` (network-wide verdicts), ``DIR/sim.png`` (plots.py) and, unless
+``--no-report``, the stability report of the observers (``DIR/report/report.html``, the same as
+``rakis analyze DIR/observer-0.jsonl DIR/observer-1.jsonl --out DIR/report``).
+``--network-log`` adds ``DIR/network.jsonl``: every copy of every packet (``rakis-dataset/0``,
+dataset.py; small runs only).
 """
 
 from __future__ import annotations
@@ -28,7 +33,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="signing: declared stand-in (fast) or real Ed25519")
     ap.add_argument("--strict", action="store_true", help="stop at the first exception out of the core")
     ap.add_argument("--json", action="store_true", help="print one JSON summary object on stdout")
-    ap.add_argument("--out", default=None, help="write dataset.jsonl and summary.json here")
+    ap.add_argument("--out", default=None, help="write observer datasets, summary.json, quorums.jsonl and plots here")
+    ap.add_argument("--record", type=int, default=2, help="observer nodes whose datasets --out writes (default 2)")
+    ap.add_argument("--no-report", action="store_true", help="with --out: skip the observers' HTML report")
+    ap.add_argument("--network-log", action="store_true",
+                    help="with --out: also write network.jsonl, every copy of every packet (large)")
     return ap
 
 
@@ -42,6 +51,16 @@ def configure(args: argparse.Namespace) -> scenarios.Scenario:
     return sc
 
 
+def write_report(out: str, datasets: list[str], sc: scenarios.Scenario, seed: int) -> str:
+    """The observers' stability report, built by rakis_py.analytics from the files just written."""
+    from rakis_py.analytics.io import load_dataset
+    from rakis_py.analytics.report import write_report as analytics_report
+    loaded = [load_dataset(os.path.join(out, name)) for name in datasets]
+    title = f"rakis sim {sc.name} (v{sc.load.frame.protocol}, {sc.nodes} nodes, seed {seed}): observers"
+    path = analytics_report(loaded, os.path.join(out, "report"), title)
+    return os.path.relpath(path, out)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "sweep":
@@ -50,12 +69,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     sc = configure(args)
     from .simulation import Simulation
-    sim = Simulation(sc, seed=args.seed, out_dir=args.out, strict=args.strict)
-    if sim.dataset is not None:
-        sim.dataset.write("run", scenario=sc.name, nodes=sc.nodes, duration_s=sc.duration_s,
-                          protocol=sc.load.frame.protocol, seed=args.seed, crypto=sc.crypto)
+    sim = Simulation(sc, seed=args.seed, out_dir=args.out, strict=args.strict, record=args.record,
+                     network_log=args.network_log)
     summary = sim.run()
     if args.out:
+        if not args.no_report and summary.get("observer_datasets"):
+            summary["report"] = write_report(args.out, summary["observer_datasets"], sc, args.seed)
         with open(os.path.join(args.out, "summary.json"), "w", encoding="utf-8") as f:
             json.dump(summary, f, indent=1)
     if args.json:

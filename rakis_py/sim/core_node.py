@@ -3,6 +3,7 @@
 The core is used unchanged; only its configuration is chosen here: no per-packet analytics
 ``Emit("packet")`` and no ``Persist`` of every packet (the simulator keeps its own book of every
 copy, and nothing reads the stored packets back), the embedding model name of the stand-in.
+Recorded observers (``record=True``) keep both, like a browser node, for their dataset.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from .scenarios import Scenario
 
 
 def core_node_factory(profile: NodeProfile, signer, rng: random.Random,
-                      verify: Callable[[str, str, dict], bool], scenario: Scenario):
+                      verify: Callable[[str, str, dict], bool], scenario: Scenario, record: bool = False):
     from rakis_py.protocol.node import Node, NodeConfig
-    config = NodeConfig(store_packets=False, emit_packets=False, embedding_model=scenario.embedding_model,
+    # record=True: a recorded observer (recording.py) gets what a browser node's recorder gets.
+    config = NodeConfig(store_packets=record, emit_packets=record, embedding_model=scenario.embedding_model,
                         status_updates=scenario.status_updates)
     return Node(config, signer, rng, verify=verify)

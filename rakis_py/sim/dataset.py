@@ -1,5 +1,10 @@
-"""The simulator's JSON Lines dataset (``--out DIR`` -> ``DIR/dataset.jsonl``), schema
-``rakis-dataset/0`` (provisional: the browser's analytics schema is not settled; see README.md).
+"""The network-wide per-copy ledger (``--out DIR --network-log`` -> ``DIR/network.jsonl``),
+schema ``rakis-dataset/0``.
+
+Not a node's dataset (those are ``rakis-dataset/1``, recording.py): it lists every copy of every
+packet to every receiver on every channel with what happened to it, lost and dropped copies
+included, which no node can see. It grows with nodes x packets x channels: for small runs.
+rakis_py.analytics.io reads it (``adapt_sim_v0``: one receiver's view).
 
 Every line is one JSON object with ``"schema"`` and ``"kind"``:
 * ``run``: the scenario, seed and protocol (first line);
@@ -17,10 +22,10 @@ import os
 SCHEMA = "rakis-dataset/0"
 
 
-class DatasetWriter:
+class NetworkLog:
     def __init__(self, out_dir: str) -> None:
         os.makedirs(out_dir, exist_ok=True)
-        self.path = os.path.join(out_dir, "dataset.jsonl")
+        self.path = os.path.join(out_dir, "network.jsonl")
         self._f = open(self.path, "w", encoding="utf-8")
         self.lines = 0
 

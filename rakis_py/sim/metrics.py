@@ -12,11 +12,18 @@ request by all of them. Definitions (these are what the summary JSON reports):
   ``validInferenceJointHash``). Two results are identical when winner hash AND joint hash match.
 * quorum: a request for which at least ``quorum`` (the frame's threshold) commits were sent
   network-wide, or for which any node produced a result.
-* full agreement (per quorum): at least one honest node has a result, every honest node with a
-  result has the identical one, and every participant has a result.
-  ``full_agreement`` = share of quorums with full agreement.
-* majority agreement: the most common honest result is held by > 50% of the honest nodes that
-  participated or produced a result. ``majority_agreement`` = share of quorums.
+* outcome of a node: its result, or else its failed consensus verdict (``Emit("consensus",
+  success=False)``: ``("failed", reason)``, e.g. no cluster of the needed size among the honest
+  outputs, which no protocol could certify). A participant that gave up (v2 ``following`` after
+  a verification timeout) or never ran consensus has no outcome.
+* full agreement (per quorum): at least one honest node has an outcome, every honest node with an
+  outcome has the identical one, and every participant has one: every honest node ends the
+  same way. ``full_agreement`` = share of quorums with full agreement.
+  ``full_agreement_with_result``: the same, and that outcome is a result (not a shared failure);
+  quorums whose honest nodes all agreed that there is no result are counted by phase in
+  ``agreed_no_result_by_phase``.
+* majority agreement: the most common honest outcome is held by > 50% of the honest nodes that
+  participated or produced an outcome. ``majority_agreement`` = share of quorums.
 * ``publisher_agreement``: share of quorums with >= 1 result where all honest results are
   identical.
 * ``observer_agreement`` / ``observer_majority``: what the stability test measured from one
@@ -62,7 +69,8 @@ class RequestRecord:
     commits: dict[int, str] = field(default_factory=dict)      # node -> inferenceId
     reveals: Counter = field(default_factory=Counter)          # node -> reveals sent
     rejections: int = 0
-    computed: dict[int, tuple] = field(default_factory=dict)   # node -> (winner, joint) or failure
+    computed: dict[int, tuple] = field(default_factory=dict)   # node -> (winner, joint)
+    failed: dict[int, str] = field(default_factory=dict)       # node -> its failed consensus verdict
     published: dict[int, tuple] = field(default_factory=dict)  # node -> (winner, joint)
     failure_reasons: Counter = field(default_factory=Counter)
 
@@ -143,7 +151,9 @@ class Metrics:
             if data.get("success"):
                 rec.computed.setdefault(node, (data.get("winner"), data.get("jointHash")))
             else:
-                rec.failure_reasons[str(data.get("failure") or data.get("reason") or "failed")] += 1
+                why = str(data.get("failure") or data.get("reason") or "failed")
+                rec.failure_reasons[why] += 1
+                rec.failed[node] = why          # the latest verdict (a v2 node may recompute)
         elif kind == "request" and data.get("state") == "failed" and data.get("reason"):
             rec = self.by_id.get(data.get("requestId"))
             if rec is not None:
@@ -154,16 +164,20 @@ class Metrics:
         honest = lambda n: not self.byzantine[n]  # noqa: E731
         results = {n: r for n, r in rec.published.items() if honest(n)}
         results.update({n: r for n, r in rec.computed.items() if honest(n)})
+        outcomes = {n: ("failed", why) for n, why in rec.failed.items() if honest(n) and n not in results}
+        outcomes.update(results)
         participants = {n for n in rec.commits if honest(n) and online_at(n, rec.window_end_ms)}
         is_quorum = len(rec.commits) >= rec.threshold or bool(results)
         pub = Counter(w for n, (w, _j) in rec.published.items() if honest(n))
         distinct = Counter(results.values())
         identical = len(distinct) == 1
-        full = bool(results) and identical and participants <= set(results)
-        pool = participants | set(results)
-        majority = bool(distinct) and distinct.most_common(1)[0][1] * 2 > len(pool)
+        kinds = Counter(outcomes.values())
+        full = bool(outcomes) and len(kinds) == 1 and participants <= set(outcomes)
+        with_result = full and bool(results)
+        pool = participants | set(outcomes)
+        majority = bool(kinds) and kinds.most_common(1)[0][1] * 2 > len(pool)
         phase = None
-        if not full:
+        if not with_result:
             reasons = " ".join(rec.failure_reasons).lower()
             if len(rec.commits) < rec.threshold or "commitments" in reasons:
                 phase = "missing_commits"
@@ -176,7 +190,7 @@ class Metrics:
                 phase = "clustering"
             else:
                 phase = "timing"
-        return {"quorum": is_quorum, "full": full, "majority": majority,
+        return {"quorum": is_quorum, "full": full, "full_with_result": with_result, "majority": majority,
                 "publisher_agreement": bool(results) and identical, "has_result": bool(results),
                 "has_published": bool(pub), "observer_agreement": bool(pub) and len(pub) == 1,
                 "observer_majority": bool(pub) and pub.most_common(1)[0][1] * 2 > sum(pub.values()),
@@ -197,12 +211,14 @@ class Metrics:
         with_result = [v for v in quorums if v["has_result"]]
         published = [v for v in quorums if v["has_published"]]
         share = lambda k, vs: round(sum(1 for v in vs if v[k]) / len(vs), 6) if vs else None  # noqa: E731
-        phases = Counter(v["phase"] for v in verdicts if v["phase"])
+        phases = Counter(v["phase"] for v in verdicts if v["phase"] and not (v["full"] and v["quorum"]))
+        agreed_none = Counter(v["phase"] for v in verdicts if v["phase"] and v["full"] and v["quorum"])
         nreq = len(self.requests)
         s = {
             "requests": nreq,
             "quorums": nq,
             "full_agreement": share("full", quorums),
+            "full_agreement_with_result": share("full_with_result", quorums),
             "majority_agreement": share("majority", quorums),
             "publisher_agreement": share("publisher_agreement", with_result),
             "quorums_with_result": len(with_result),
@@ -210,6 +226,7 @@ class Metrics:
             "observer_majority": share("observer_majority", published),
             "quorums_published": len(published),
             "failed_by_phase": dict(sorted(phases.items())),
+            "agreed_no_result_by_phase": dict(sorted(agreed_none.items())),
             "observer_divergence": self._divergence(),
             "packets": self.packets,
             "bytes": self.bytes,

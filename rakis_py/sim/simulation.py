@@ -3,7 +3,9 @@
 ``Simulation(scenario, seed).run()`` wires the models together:
 engine.py (time), nodes.py (who is online, how fast), links.py (what every copy of every packet
 does), load.py (requests), standins.py (LLM and embedding stand-ins), crypto_model.py (signing),
-metrics.py (what it all means), dataset.py (optional JSON Lines output).
+metrics.py (what it all means), recording.py (``out_dir``: the datasets of a few recorded
+observer nodes in the browser's schema ``rakis-dataset/1``), dataset.py (``network_log``: the
+network-wide per-copy ledger, ``rakis-dataset/0``).
 
 Each node is a ``Node`` from ``rakis_py.protocol.node`` (or whatever ``node_factory`` builds, for
 tests). The simulator is its adapter: it feeds events to ``node.handle(event, now)`` with the
@@ -16,6 +18,8 @@ node's skewed clock, and carries out the actions it returns:
 
 from __future__ import annotations
 
+import json
+import os
 import random
 import time
 from dataclasses import replace
@@ -27,12 +31,13 @@ from rakis_py.protocol import actions as A
 from rakis_py.protocol import events as E
 
 from .crypto_model import canonical, make_signer, make_verifier
-from .dataset import DatasetWriter
+from .dataset import NetworkLog
 from .engine import DEFAULT_EPOCH_MS, Engine
 from .links import FIRST, IN_FLIGHT, OFFLINE, OUTCOME_NAMES, LinkModel
 from .load import LoadModel, RequestSpec
 from .metrics import Metrics, RequestRecord
 from .nodes import NodeModel, NodeProfile
+from .recording import ObserverRecorders
 from .scenarios import Scenario
 from .standins import ModelStandins
 
@@ -55,6 +60,21 @@ def _decoder():
     return decode
 
 
+def observer_outcomes(paths: list[str]) -> list[dict]:
+    """What each recorded observer's own dataset says, computed by rakis_py.analytics exactly as
+    for a browser node: the stability test's consensus figures (full, majority, corrected for commit
+    counts, corrected for identical commit sets) are ONE node's view of the published results."""
+    from rakis_py.analytics import metrics as M
+    from rakis_py.analytics.io import load_dataset
+    out = []
+    for p in paths:
+        c = M.consensus_outcomes(load_dataset(p))
+        out.append({"dataset": os.path.basename(p), "quorums": c["quorums"],
+                    **{k: None if c[k] is None else round(c[k], 6)
+                       for k in ("share_full", "share_majority", "share_same_commit_count", "share_same_commit_set")}})
+    return out
+
+
 class SimNode:
     __slots__ = ("profile", "core", "signer", "rng", "online", "timers", "skew", "sid")
 
@@ -71,7 +91,8 @@ class SimNode:
 
 class Simulation:
     def __init__(self, scenario: Scenario, seed: int = 0, node_factory: Optional[NodeFactory] = None,
-                 out_dir: Optional[str] = None, share_decode: bool = True, strict: bool = False) -> None:
+                 out_dir: Optional[str] = None, share_decode: bool = True, strict: bool = False,
+                 record: int = 2, network_log: bool = False) -> None:
         self.sc = scenario
         self.seed = seed
         self.start = DEFAULT_EPOCH_MS
@@ -90,6 +111,7 @@ class Simulation:
                               self.start, self.duration_ms)
         self.requests = LoadModel(scenario.load).draw(self.duration_ms, seed * 7 + 3)
         self.standins = ModelStandins(scenario.standins)
+        self._v1 = scenario.load.frame.protocol == 1
         self.metrics = Metrics([p.byzantine for p in self.profiles], self.observers)
         self.verify = make_verifier(scenario.crypto)
         self.decode = _decoder() if share_decode else None
@@ -102,7 +124,9 @@ class Simulation:
         # so a long run survives it, or re-raised with strict=True (tests).
         self.strict = strict
         self.core_errors: dict[str, int] = {}
-        self.dataset = DatasetWriter(out_dir) if out_dir else None
+        # out_dir: datasets of `record` observer nodes (recording.py); network_log: every copy.
+        self.recorders = ObserverRecorders(out_dir, self._recorded(record)) if out_dir else None
+        self.dataset = NetworkLog(out_dir) if out_dir and network_log else None
         self.wall_seconds = 0.0
         frame = scenario.load.frame
         # Consensus should be over by endingAt + reveal/consensus windows (v1: 35 s + 40 s).
@@ -127,6 +151,13 @@ class Simulation:
                                        workers=0, byzantine=False)
         return (0, 1)
 
+    def _recorded(self, k: int) -> tuple[int, ...]:
+        """The nodes whose datasets are recorded: the scenario's observers first, then the
+        nodes that join first (tiny: always-online nodes 0, 1, ...)."""
+        order = list(self.observers) + sorted(
+            (p.index for p in self.profiles if p.index not in self.observers), key=lambda j: (self.profiles[j].join_ms, j))
+        return tuple(order[:max(0, k)])
+
     # -- membership ---------------------------------------------------------------------------
     def _join(self, i: int) -> None:
         sn = self.nodes[i]
@@ -134,7 +165,12 @@ class Simulation:
         sn.signer = make_signer(self.sc.crypto, f"{self.seed}:{i}".encode())
         sn.sid = sn.signer.synthient_id
         sn.rng = random.Random(f"node:{self.seed}:{i}")
-        sn.core = self.factory(p, sn.signer, sn.rng, self.verify, self.sc)
+        recorded = self.recorders is not None and i in self.recorders.nodes
+        if recorded:
+            sn.core = self.factory(p, sn.signer, sn.rng, self.verify, self.sc, record=True)
+            self.recorders.start(i, sn.sid, self.engine.now + sn.skew, self._protocol_meta())
+        else:
+            sn.core = self.factory(p, sn.signer, sn.rng, self.verify, self.sc)
         sn.online = True
         self.by_sid[sn.sid] = i
         self._online.append(i)
@@ -147,6 +183,12 @@ class Simulation:
                            E.WorkerStatus("embed-0", "embedding", self.sc.embedding_model, "ready", "sim"))
         for k in range(p.workers):
             self.engine.at(boot, self._call, i, E.WorkerStatus(f"llm-{k}", "llm", model, "ready", "sim"))
+
+    def _protocol_meta(self) -> dict:
+        f = self.sc.load.frame
+        return {"protocol": f.protocol, "quorum": f.quorum, "maxTimeMs": f.max_time_ms,
+                "secPercentage": f.sec_percentage, "embeddingModel": self.sc.embedding_model,
+                "scenario": self.sc.name, "seed": self.seed}
 
     def _leave(self, i: int) -> None:
         sn = self.nodes[i]
@@ -181,6 +223,8 @@ class Simulation:
             self.core_errors[key] = self.core_errors.get(key, 0) + 1
             return
         if actions:
+            if self.recorders is not None and i in self.recorders:
+                self.recorders.feed(i, actions, self.engine.now + sn.skew)
             self._apply(i, sn, actions)
 
     def _apply(self, i: int, sn: SimNode, actions) -> None:
@@ -223,7 +267,9 @@ class Simulation:
 
     def _run_embedding(self, i: int, sn: SimNode, act) -> None:
         embs = tuple(self.standins.embed(t, sn.rng) for t in act.texts)
-        dur = self.sc.standins.embed_ms_per_text * max(1, len(act.texts))
+        st = self.sc.standins
+        per_text = st.embed_ms_per_text_v1 if self._v1 and st.embed_ms_per_text_v1 else st.embed_ms_per_text
+        dur = per_text * max(1, len(act.texts))
         # Float vectors only for v1 runs: a v1-shaped reveal carries them (v2 never sends floats).
         floats = (tuple(self.standins.float_embedding(b) for b in embs)
                   if self.sc.load.frame.protocol == 1 else None)
@@ -296,6 +342,10 @@ class Simulation:
     # -- run ----------------------------------------------------------------------------------
     def run(self) -> dict:
         w0 = time.perf_counter()
+        if self.dataset is not None:
+            f = self.sc.load.frame
+            self.dataset.write("run", scenario=self.sc.name, nodes=self.sc.nodes, duration_s=self.sc.duration_s,
+                               protocol=f.protocol, seed=self.seed, crypto=self.sc.crypto)
         # Let the last requests settle: run past the duration by the consensus windows.
         end = self.start + self.duration_ms + self._settle_ms
         self.engine.run(end)
@@ -326,6 +376,12 @@ class Simulation:
             "wall_seconds": round(self.wall_seconds, 3),
             "events_per_s": round(self.engine.events / self.wall_seconds, 1) if self.wall_seconds else None,
         }
+        if self.recorders is not None:
+            paths = self.recorders.close()
+            out["observer_datasets"] = [os.path.basename(p) for p in paths]
+            out["observer_outcomes"] = observer_outcomes(paths)
+            self._write_quorums(verdicts)
+            self._plot(out, verdicts)
         if self.dataset is not None:
             for rec, v in zip(self.metrics.requests, verdicts):
                 self.dataset.write("quorum", request=rec.index, request_id=rec.request_id,
@@ -333,6 +389,22 @@ class Simulation:
             self.dataset.write("summary", **{k: v for k, v in out.items() if k not in ("wall_seconds", "events_per_s")})
             self.dataset.close()
         return out
+
+    def _plot(self, out: dict, verdicts: list[dict]) -> None:
+        from . import plots
+        reqs = [((rec.submitted_ms - self.start) / 60_000, v) for rec, v in zip(self.metrics.requests, verdicts)]
+        online = plots.online_series(self.timeline, self.start, self.engine.now)
+        try:
+            plots.plot_run(out, reqs, online, os.path.join(self.recorders.out_dir, "sim.png"))
+        except ImportError:         # pragma: no cover - no matplotlib (not a CPython dev install)
+            pass
+
+    def _write_quorums(self, verdicts: list[dict]) -> None:
+        """``quorums.jsonl``: the network-wide verdict of every request (metrics.py definitions)."""
+        with open(os.path.join(self.recorders.out_dir, "quorums.jsonl"), "w", encoding="utf-8") as f:
+            for rec, v in zip(self.metrics.requests, verdicts):
+                row = {"request": rec.index, "requestId": rec.request_id, "submitted": rec.submitted_ms, **v}
+                f.write(json.dumps(row, separators=(",", ":")) + "\n")
 
     def _max_online(self) -> int:
         edges = []

@@ -44,7 +44,10 @@ class StandinParams:
     nondeterministic_max_bits: int = 4
     chars_per_token: int = 4
     token_sigma: float = 0.3             # run-to-run variation of the output length
-    embed_ms_per_text: int = 60          # virtual time of one embedding
+    embed_ms_per_text: int = 60          # virtual time of one embedding (rakis-py's model)
+    # The v1 network's embedding model when a run uses v1 rules (nomic-embed-text-v1.5, fp32,
+    # 768-d: ~6x the parameters of all-MiniLM-L6-v2). None = the same cost as embed_ms_per_text.
+    embed_ms_per_text_v1: int | None = None
     byzantine_mode: str = "garbage"      # "garbage" (random) | "collude" (one shared fake cluster)
 
 

@@ -6,8 +6,10 @@
 One run per grid point (nodes x protocol x rate x loss x partition length). Each row holds the
 point, full/majority agreement and the most common failed phase. ``breaking_points`` gives, per
 protocol and per (rate, loss, partition) setting, the smallest node count whose full agreement is
-below ``--threshold`` (default 0.95) and the phase that failed most there.
-Plots are a TODO (no plotting library in the runtime set); the JSON is meant to be plotted.
+below ``--threshold`` (default 0.95), with that point's ``failed_by_phase`` and the phase that
+failed most there (``breaks_at_nodes`` null: never below the threshold on the grid).
+``--out DIR`` writes ``DIR/sweep.json`` (the same object ``--json`` prints) and
+``DIR/agreement_vs_nodes.png``: full agreement vs network size, v1 and v2 on one chart (plots.py).
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threshold", type=float, default=0.95)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--out", default=None, help="write sweep.json and agreement_vs_nodes.png here")
     a = ap.parse_args(argv)
     from .simulation import Simulation
     base = scenarios.get(a.scenario)
@@ -70,7 +73,18 @@ def main(argv: list[str]) -> int:
         first = below[0] if below else None
         breaking.append({"protocol": key[0], "rate": key[1], "loss": key[2], "partition_s": key[3],
                          "breaks_at_nodes": first["nodes"] if first else None,
+                         "full_agreement": first["full_agreement"] if first else None,
+                         "failed_by_phase": first["failed_by_phase"] if first else None,
                          "phase": first["top_phase"] if first else None})
-    out = {"sweep": a.scenario, "threshold": a.threshold, "rows": rows, "breaking_points": breaking}
+    out = {"sweep": a.scenario, "threshold": a.threshold, "duration_s": a.duration, "seed": a.seed,
+           "rows": rows, "breaking_points": breaking}
+    if a.out:
+        import os
+        from .plots import plot_sweep
+        os.makedirs(a.out, exist_ok=True)
+        with open(os.path.join(a.out, "sweep.json"), "w", encoding="utf-8") as f:
+            json.dump(out, f, indent=1)
+        out["plot"] = plot_sweep(rows, a.threshold, os.path.join(a.out, "agreement_vs_nodes.png"),
+                                 f"rakis sim sweep {a.scenario}: full agreement vs nodes (seed {a.seed})")
     print(json.dumps(out, separators=(",", ":")) if a.json else json.dumps(breaking, indent=1))
     return 0

@@ -48,13 +48,14 @@ def test_parquet_round_trip(tmp_path):
 @pytest.fixture(scope="module")
 def sim_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("sim")
-    subprocess.run([sys.executable, "-m", "rakis_py", "sim", "--scenario", "tiny", "--seed", "1", "--out", str(out)],
+    subprocess.run([sys.executable, "-m", "rakis_py", "sim", "--scenario", "tiny", "--seed", "1", "--out", str(out),
+                    "--no-report", "--network-log"],
                    cwd=ROOT, check=True, capture_output=True, timeout=120)
     return str(out)
 
 
 def test_simulator_dataset_is_read_as_one_observers_view(sim_dir):
-    ds = load_dataset(sim_dir)
+    ds = load_dataset(os.path.join(sim_dir, "network.jsonl"))
     with open(os.path.join(sim_dir, "summary.json")) as f:
         summary = json.load(f)
     assert ds.meta["runtime"] == "sim" and ds.meta["source"]["schema"] == "rakis-dataset/0"
@@ -72,5 +73,5 @@ def test_simulator_dataset_is_read_as_one_observers_view(sim_dir):
     assert cons["share_full"] == pytest.approx(summary["full_agreement"])
     # (its own envelopes relayed back make the observer look like a visitor in a v0 file)
     assert M.visitor_shares(ds)["visitors"] in (summary["nodes"] - 1, summary["nodes"])
-    other = load_dataset(sim_dir, observer="2")
+    other = load_dataset(os.path.join(sim_dir, "network.jsonl"), observer="2")
     assert other.meta["source"]["observer"] == "2" and other.node != ds.node

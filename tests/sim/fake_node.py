@@ -105,5 +105,5 @@ class FakeNode:
                     "validSingleInference": {"bEmbeddingHash": members[0]}})
 
 
-def fake_factory(profile, signer, rng, verify, scenario):
+def fake_factory(profile, signer, rng, verify, scenario, record=False):
     return FakeNode(signer, rng, verify)

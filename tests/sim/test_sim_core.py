@@ -46,7 +46,8 @@ def test_real_core_run_is_deterministic_and_conserves_copies():
 
 
 def test_cli_json_prints_one_summary_object(capsys, tmp_path):
-    rc = cli.main(["--scenario", "tiny", "--protocol", "v2", "--seed", "2", "--json", "--out", str(tmp_path)])
+    rc = cli.main(["--scenario", "tiny", "--protocol", "v2", "--seed", "2", "--json", "--out", str(tmp_path),
+                   "--no-report", "--network-log"])
     assert rc == 0
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1
@@ -55,13 +56,47 @@ def test_cli_json_prints_one_summary_object(capsys, tmp_path):
               "packets_per_request", "bytes_per_token", "tokens_per_packet", "sim_seconds",
               "wall_seconds", "events_per_s"):
         assert k in s
-    lines = [json.loads(x) for x in (tmp_path / "dataset.jsonl").read_text().splitlines()]
-    kinds = {x["kind"] for x in lines}
-    assert kinds == {"run", "packet", "quorum", "summary"}
+    # --network-log: the per-copy ledger, one line per copy (lost and dropped ones included)
+    lines = [json.loads(x) for x in (tmp_path / "network.jsonl").read_text().splitlines()]
+    assert {x["kind"] for x in lines} == {"run", "packet", "quorum", "summary"}
     assert all(x["schema"] == "rakis-dataset/0" for x in lines)
-    packets = [x for x in lines if x["kind"] == "packet"]
-    assert len(packets) == s["links"]["copies"]
-    assert sum(1 for x in lines if x["kind"] == "quorum") == s["requests"]
+    assert sum(1 for x in lines if x["kind"] == "packet") == s["links"]["copies"]
+    quorums = [json.loads(x) for x in (tmp_path / "quorums.jsonl").read_text().splitlines()]
+    assert len(quorums) == s["requests"] and sum(q["quorum"] for q in quorums) == s["quorums"]
+    assert (tmp_path / "sim.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_out_writes_observer_datasets_that_rakis_analyze_reads(tmp_path):
+    """--out records two nodes through rakis_py.analytics' DatasetRecorder (the browser's schema)
+    and `rakis analyze` builds the stability report, two-observer charts included, from them."""
+    from rakis_py.analytics import metrics as M
+    from rakis_py.analytics.cli import main as analyze
+    from rakis_py.analytics.io import load_dataset
+    from rakis_py.analytics.schema import SCHEMA, problems
+
+    out = tmp_path / "run"
+    assert cli.main(["--scenario", "tiny", "--protocol", "v2", "--seed", "1", "--out", str(out)]) == 0
+    s = json.loads((out / "summary.json").read_text())
+    assert s["observer_datasets"] == ["observer-0.jsonl", "observer-1.jsonl"]
+    assert (out / s["report"]).exists()
+    ids = set()
+    for name in s["observer_datasets"]:
+        recs = [json.loads(x) for x in (out / name).read_text().splitlines()]
+        assert recs[0]["kind"] == "meta" and recs[0]["schema"] == SCHEMA and recs[0]["runtime"] == "sim"
+        assert [p for r in recs for p in problems(r)] == []
+        ids.add(recs[0]["node"])
+        kinds = {r["kind"] for r in recs}
+        assert {"packet", "sent", "commit", "reveal", "consensus", "published", "request"} <= kinds
+        # an observer's view of the run agrees with the network-wide book
+        ds = load_dataset(str(out / name))
+        assert M.consensus_outcomes(ds)["quorums"] == s["quorums"]
+        assert len(ds.of("consensus")) == s["quorums"]      # tiny: every node takes part in every quorum
+    assert len(ids) == 2
+    assert [o["share_full"] for o in s["observer_outcomes"]] == [1.0, 1.0]
+    rep = tmp_path / "report"
+    assert analyze([str(out / "observer-0.jsonl"), str(out / "observer-1.jsonl"), "--out", str(rep)]) == 0
+    html = (rep / "report.html").read_text()
+    assert html.count("<img") >= 8 and "Needs two datasets" not in html
 
 
 def test_sweep_reports_rows_and_breaking_points(capsys):
