@@ -88,7 +88,8 @@ export class LiveAnalytics {
     }
   }
 
-  // Chart data: {x: [seconds], series: {name: [values]}} per chart (x in seconds for uPlot).
+  // Chart data: {x: [seconds], series: {name: [values]}} per chart (x in seconds for uPlot), and
+  // range: [first, last] seconds shared by every chart (point charts included).
   snapshot(now = Date.now()) {
     const last = Math.floor(now / BUCKET_MS);
     const first = last - Math.floor(WINDOW_MS / BUCKET_MS) + 1;
@@ -100,6 +101,7 @@ export class LiveAnalytics {
     const x = [];
     for (let b = start; b <= last; b++) x.push((b + 1) * BUCKET_MS / 1000);
     return {
+      range: [start * BUCKET_MS / 1000, (last + 1) * BUCKET_MS / 1000],
       nodes: { x, series: { "nodes heard (10 min)": this.#activeNodes(start, last) } },
       tokens: { x, series: { "seen revealed": this.#cumulative(this.seenTokens, start, last),
                              "own inferences": this.#cumulative(this.ownTokens, start, last) } },

@@ -36,6 +36,7 @@ export class LiveCharts {
 
   draw(snapshot) {
     const width = this.#chartWidth();
+    this.range = snapshot.range ?? null;
     for (const [name, , unit] of CHARTS) {
       const d = snapshot[name];
       if (!d) continue;
@@ -58,7 +59,9 @@ export class LiveCharts {
                    : { points: { show: false } }),
     }))];
     const opts = { width, height: HEIGHT, series, legend: { live: false },
-                   axes: [{}, { label: unit, size: 56 }], scales: { x: { time: true } } };
+                   axes: [{}, { label: unit, size: 56 }],
+                   // Every chart shows the same time window, whatever its points span.
+                   scales: { x: { time: true, range: (u, min, max) => this.range ?? [min, max] } } };
     const body = this.boxes.get(name);
     body.replaceChildren();
     return new uPlot(opts, [[], ...names.map(() => [])], body);
