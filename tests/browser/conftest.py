@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.build.support import CHROMIUM_ARGS, chromium_path, serve
+from tests.build.support import chromium_launcher, serve
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,11 +51,7 @@ def node_url(node_dist):
 
 @pytest.fixture(scope="session")
 def chromium(request):
-    path = chromium_path()
-    if path is None:
-        pytest.skip("chromium not installed (apt-get install -y chromium)")
-    pw = request.getfixturevalue("playwright_session")
-    browser = pw.chromium.launch(executable_path=path, args=CHROMIUM_ARGS, headless=True)
+    browser = chromium_launcher(request)()
     yield browser
     browser.close()
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from .support import BLANK_PAGE, CHROMIUM_ARGS, chromium_path, serve
+from .support import BLANK_PAGE, chromium_launcher, serve
 
 ROOT = Path(__file__).resolve().parents[2]
 DIST = ROOT / "dist"
@@ -31,14 +31,11 @@ def base_url(dist):
 @pytest.fixture(scope="session")
 def launch(request):
     """launch(extra_args) -> a headless Debian chromium (closed at session end)."""
-    path = chromium_path()
-    if path is None:
-        pytest.skip("chromium not installed (apt-get install -y chromium)")
-    pw = request.getfixturevalue("playwright_session")
+    start = chromium_launcher(request)
     browsers = []
 
     def _launch(extra_args=()):
-        browsers.append(pw.chromium.launch(executable_path=path, args=CHROMIUM_ARGS + list(extra_args)))
+        browsers.append(start(extra_args))
         return browsers[-1]
     yield _launch
     for b in browsers:

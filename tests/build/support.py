@@ -7,6 +7,8 @@ from contextlib import contextmanager
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import pytest
+
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
 
@@ -68,3 +70,14 @@ def serve(directory: Path):
 
 def chromium_path() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def chromium_launcher(request):
+    """launch(extra_args=()) -> a headless Debian chromium from the run's one Playwright driver
+    (tests/conftest.py). Skips the requesting fixture's tests, with the reason, without chromium."""
+    path = chromium_path()
+    if path is None:
+        pytest.skip("chromium not installed (apt-get install -y chromium)")
+    pw = request.getfixturevalue("playwright_session")
+    return lambda extra_args=(): pw.chromium.launch(executable_path=path, args=CHROMIUM_ARGS + list(extra_args),
+                                                    headless=True)
