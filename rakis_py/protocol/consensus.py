@@ -412,20 +412,21 @@ def run_consensus_v2(
     """v2 consensus: a pure function of the agreed commit set (any input order gives the same result).
 
     - canonical order: sorted by (synthient_id, inference_id);
-    - cluster size needed = ceil(sec_percentage x len(agreed_commits)), sec_percentage read as the
-      decimal it was written as (0.7 x 10 -> 7);
+    - cluster size needed = max(ceil(sec_percentage x len(agreed_commits)), quorum_threshold, 1),
+      sec_percentage read as the decimal it was written as (0.7 x 10 -> 7);
     - every revealed commit is checked, ours too: bEmbedding present with the expected length
       (`embedding_bytes`, by default the most common length of our recomputations), the
       hash binds it to the committer, and it lies within `bit_tolerance` bits of our recomputation;
     - Hamming distance in bits; a neighbourhood is `<= sec_distance_bits` (inclusive, so the radius
       reads "at most d bits differ" and 0 means "identical bits");
     - centre = max cluster size, then smallest sum of distances to its members, then canonical index;
-      the centre's cluster must reach max(needed, quorum_threshold, 1);
+      the centre's cluster must reach `needed`;
     - winner = accepted[int(jointHash[:16], 16) % len(accepted)] (exact integer).
     Unrevealed commits are skipped (no rejection): they still count in `needed`.
     """
     commits = sorted(agreed_commits, key=_canonical_key)
-    needed = _ceil_fraction(sec_percentage, len(commits))
+    # Reported as it is required: the share of the agreed set, but never below the quorum.
+    needed = max(_ceil_fraction(sec_percentage, len(commits)), quorum_threshold, 1)
 
     width = embedding_bytes if embedding_bytes is not None else _common_length(
         recomputed_by_inference_id, commits)
@@ -476,8 +477,7 @@ def run_consensus_v2(
     spread = np.where(within, dist, 0).sum(axis=1)
     debug["clusterSizes"] = sizes.tolist()
 
-    min_size = max(needed, quorum_threshold, 1)
-    if int(sizes.max()) < min_size:
+    if int(sizes.max()) < needed:
         return fail(REASON_NO_CLUSTER)
 
     # lexsort: last key is primary. Size desc, spread asc, canonical index asc.

@@ -225,6 +225,21 @@ def test_cluster_needed_uses_decimal_percentage():
     assert out.success and len(out.accepted) == 10
 
 
+def test_cluster_needed_reports_the_quorum_when_it_is_larger():
+    near, far = bytes(NBYTES), flip_bits(bytes(NBYTES), range(100))
+    commits = [commit(1, near), commit(2, near), commit(3, far), commit(4, far)]
+    out = run_consensus_v2("req", commits, by_iid(commits), 3, 8, 0.5, 0)
+    # ceil(0.5 x 4) = 2 clusters of 2 exist, yet the quorum of 3 is what a cluster must reach.
+    assert not out.success and out.reason == REASON_NO_CLUSTER and out.debug["clusterSizes"] == [2, 2, 2, 2]
+    assert out.cluster_size_needed == out.debug["clusterSizeNeeded"] == 3
+    ok = run_consensus_v2("req", commits[:2] + [commit(5, near)], by_iid(commits[:2] + [commit(5, near)]),
+                          3, 8, 0.5, 0)
+    assert ok.success and ok.cluster_size_needed == 3 and len(ok.accepted) == 3
+    # v1 keeps its own report (byte-compatible with the original): Math.ceil(p x n), quorum apart.
+    v1 = consensus.run_consensus_v1("req", commits, {c.output: c.b_embedding for c in commits}, "me", 3, 10, 0.5)
+    assert v1.cluster_size_needed == v1.debug["clusterSizeNeeded"] == 2
+
+
 def test_neighbourhood_is_inclusive():
     base = bytes(NBYTES)
     c1, c2 = commit(1, base), commit(2, flip_bits(base, range(8)))  # exactly 8 bits apart
