@@ -81,3 +81,79 @@ def test_tab_records_exports_and_keeps_its_dataset(fresh_context, node_url, tmp_
     assert not first_session & {json.dumps(r, sort_keys=True) for r in records3 if r["kind"] == "sent"}
     assert any(r["kind"] == "request" and r["requestId"] == rid for r in records3)
     assert fresh_context.offsite == []
+
+
+LIVE_AND_PRUNE = """async () => {
+  const { LiveAnalytics } = await import("./js/analytics.js");
+  const { DatasetLog } = await import("./js/dataset.js");
+  const { Store } = await import("./js/idb.js");
+  const now = Date.now();
+  const a = new LiveAnalytics("me");
+  a.add([
+    { kind: "packet", t: now - 15 * 60_000, from: "p1", outcome: "accepted", channel: "nostr" },
+    { kind: "packet", t: now - 60_000, from: "p2", outcome: "duplicate", channel: "mqtt" },
+    { kind: "packet", t: now - 50_000, from: "p3", outcome: "accepted", channel: "mqtt" },
+    { kind: "packet", t: now - 40_000, from: "me", outcome: "own_echo", channel: "mqtt" },
+    { kind: "packet", t: now - 30_000, from: "p4", outcome: "bad_signature", channel: "nostr" },
+    { kind: "reveal", t: now - 5000, requestId: "r1", synthientId: "p1", tokens: 10 },
+    { kind: "reveal", t: now - 4000, requestId: "r1", synthientId: "p1", tokens: 10 },
+    { kind: "request", t: now - 6000, requestId: "r1", state: "inferred", tokens: 7 },
+    { kind: "published", t: now - 1000, requestId: "r1", verifiedBy: "me", own: true, bEmbeddingHash: "h" },
+    { kind: "published", t: now - 900, requestId: "r1", verifiedBy: "p1", bEmbeddingHash: "h" },
+    { kind: "published", t: now - 800, requestId: "r2", verifiedBy: "p1", bEmbeddingHash: "x" },
+    { kind: "published", t: now - 800, requestId: "r2", verifiedBy: "p2", bEmbeddingHash: "y" },
+    { kind: "published", t: now - 700, requestId: "r2", verifiedBy: "p3", bEmbeddingHash: "y" },
+    { kind: "published", t: now - 700, requestId: "r3", verifiedBy: "p3", bEmbeddingHash: "y" },
+    { kind: "consensus", t: now - 2000, requestId: "r1", success: true, clusterDistance: 3.5, distanceUnit: "bits" },
+    { kind: "consensus", t: now - 1500, requestId: "r4", success: false },
+    { kind: "worker", t: now - 6000, workerId: "w", tokensPerSecond: 4.5 },
+  ]);
+  const s = a.snapshot(now);
+  const last = (series) => Object.fromEntries(Object.entries(series).map(([k, v]) => [k, v.at(-1)]));
+
+  // Count pruning: 300 packet records over a limit of 100 (beyond the slack), 10 compact ones kept.
+  const name = `rakis-prune-test-${now}`;
+  const store = await Store.open(name);
+  const log = await DatasetLog.open(store);
+  log.setMeta({ kind: "meta", node: "me", started: now,
+                retention: { max_packets: 100, max_records: 1000, max_packet_age_ms: null, max_record_age_ms: null } });
+  log.append(Array.from({ length: 300 }, (_, i) => ({ kind: "packet", t: now + i, channel: "nostr", outcome: "accepted" })));
+  log.append(Array.from({ length: 10 }, (_, i) => ({ kind: "request", t: now + i, requestId: `r${i}`, state: "requested" })));
+  await log.flush();
+  const kept = await log.records();
+  const exported = await log.exportText();
+  store.db.close();
+  indexedDB.deleteDatabase(name);
+  return { nodes: s.nodes.series["nodes heard (10 min)"], nodesLast: last(s.nodes.series),
+           tokens: last(s.tokens.series),
+           channels: Object.fromEntries(Object.entries(s.channels.series).map(([k, v]) => [k, v.reduce((x, y) => x + y, 0)])), outcomes: last(s.outcomes.series),
+           distances: s.distances.series, tps: s.tps.series, summary: a.summary(), range: s.range,
+           counts: log.counts, packets: kept.filter((r) => r.kind === "packet").map((r) => r.t - now),
+           requests: kept.filter((r) => r.kind === "request").length, lines: exported.text.split("\\n").length };
+}"""
+
+
+def test_live_series_definitions_and_count_retention(fresh_context, node_url):
+    """analytics.js and dataset.js on their own (no node): the live figures on a known record set,
+    and count pruning of raw records apart from compact ones."""
+    page = fresh_context.new_page()
+    page.goto(node_url.rsplit("/", 1)[0] + "/build-info.json")
+    out = page.evaluate(LIVE_AND_PRUNE)
+    # p1 was heard 15 min ago (outside the 10-min window now), p2 and p3 within; own echoes and
+    # rejected packets are not peers heard.
+    assert out["nodesLast"] == {"nodes heard (10 min)": 2} and max(out["nodes"]) == 2, out["nodes"]
+    assert out["nodes"][0] == 1
+    assert out["tokens"] == {"seen revealed": 10, "own inferences": 7}
+    # First deliveries from others per channel (duplicates, echoes and rejected packets left out).
+    assert out["channels"] == {"mqtt": 1, "nostr": 1} and out["summary"]["packets"] == 5
+    # r1: both results agree (full); r2: 2 of 3 agree with the most common (majority); r3: one result.
+    assert out["outcomes"] == {"own consensus: success": 1, "own consensus: failed": 1,
+                               "published results: full": 1, "published results: majority": 1,
+                               "published results: split": 0}
+    assert (out["summary"]["full"], out["summary"]["quorums"]) == (1, 2)
+    assert list(out["distances"].values()) == [[3.5]] and list(out["tps"].values()) == [[4.5]]
+    assert out["range"][0] < out["range"][1]
+    # Retention by count: the newest 100 packet records stay, every compact record stays.
+    assert out["counts"] == {"0": 10, "1": 100}
+    assert out["packets"] == list(range(200, 300)) and out["requests"] == 10
+    assert out["lines"] == 1 + 110 + 1          # meta, records, the final newline
