@@ -22,12 +22,9 @@ from pydantic import (
     BeforeValidator,
     AfterValidator,
     ConfigDict,
-    Discriminator,
     Field,
     Strict,
     StringConstraints,
-    Tag,
-    TypeAdapter,
     ValidationError,
     ValidationInfo,
 )
@@ -213,6 +210,9 @@ class _Model(BaseModel):
         alias_generator=_camel,
         hide_input_in_errors=True,  # error texts must not echo hostile input
         protected_namespaces=(),    # `model_name` is a v1 field, not a pydantic attribute
+        # Each model's validator is built on its first use, not at import: building all of them
+        # took ~0.5 s of the page's boot on Pyodide, and some packet types are rare.
+        defer_build=True,
     )
 
 
@@ -457,29 +457,18 @@ _OTHER_MODELS = {
 PACKET_TYPES = frozenset({"peerStatusUpdate", *_OTHER_MODELS})
 
 
-def _packet_tag(value: Any) -> Optional[str]:
-    """Union tag: the packet `type`, refined by `status` for peerStatusUpdate."""
-    if isinstance(value, BaseModel):
-        t, status = getattr(value, "type", None), getattr(value, "status", None)
-    elif isinstance(value, dict):
-        t, status = value.get("type"), value.get("status")
-    else:
-        return None
-    if t == "peerStatusUpdate":
-        known = isinstance(status, str) and status in PEER_STATUSES
-        return "peerStatusUpdate:" + (status if known else "*")
-    return t if isinstance(t, str) and t in _OTHER_MODELS else None
+# Typing only: decoding picks the model itself (_packet_model), so no union validator is built.
+Packet = Union[tuple(PEER_STATUSES.values()) + (PeerStatusOther,) + tuple(_OTHER_MODELS.values())]
 
 
-Packet = Annotated[
-    Union[
-        tuple(Annotated[m, Tag("peerStatusUpdate:" + s)] for s, m in PEER_STATUSES.items())
-        + (Annotated[PeerStatusOther, Tag("peerStatusUpdate:*")],)
-        + tuple(Annotated[m, Tag(t)] for t, m in _OTHER_MODELS.items())
-    ],
-    Discriminator(_packet_tag),
-]
-_PACKET_ADAPTER: TypeAdapter = TypeAdapter(Packet)
+def _packet_model(packet: dict) -> type[_Model]:
+    """The model of a packet whose `type` is known: by `type`, refined by `status` for
+    peerStatusUpdate (a status we do not know, or no string, goes to PeerStatusOther)."""
+    t = packet["type"]
+    if t != "peerStatusUpdate":
+        return _OTHER_MODELS[t]
+    status = packet.get("status")
+    return PEER_STATUSES.get(status, PeerStatusOther) if isinstance(status, str) else PeerStatusOther
 
 
 @dataclass(frozen=True)
@@ -510,8 +499,7 @@ def _schema_rejection(err: ValidationError) -> PacketRejected:
     errors = err.errors(include_url=False)
     first = next((e for e in errors if e["type"] == "too_large"), errors[0])
     code = RejectCode.TOO_LARGE if first["type"] == "too_large" else RejectCode.BAD_SCHEMA
-    # loc starts with the union tag (the packet type); the rest names the field.
-    loc = ".".join(str(p) for p in first["loc"][1:]) or "packet"
+    loc = ".".join(str(p) for p in first["loc"]) or "packet"
     more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
     return _rejected(code, f"{loc}: {first['msg']}{more}")
 
@@ -523,7 +511,7 @@ def _validate_packet(packet: dict, limits: PacketLimits) -> Any:
     if t not in PACKET_TYPES:
         raise _rejected(RejectCode.UNKNOWN_TYPE, f"unknown packet type {t[:40]!r}")
     try:
-        return _PACKET_ADAPTER.validate_python(packet, context={"limits": limits})
+        return _packet_model(packet).model_validate(packet, context={"limits": limits})
     except ValidationError as e:
         raise _schema_rejection(e) from None
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 import copy
 import json
 import math
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -366,3 +369,19 @@ def test_pathological_text_is_rejected_in_linear_time(text):
     err = rejected(text)
     assert time.perf_counter() - t0 < 2.0  # quadratic scanning would take minutes
     assert err.code in (RejectCode.TOO_DEEP, RejectCode.NOT_JSON)
+
+
+def test_a_packet_types_validator_is_built_on_its_first_decode_not_at_import():
+    # Import is part of the page's boot on Pyodide; a fresh interpreter, since this session's
+    # other tests have decoded every type already.
+    code = (
+        "import rakis_py.protocol.packets as P\n"
+        "from tests.unit._packet_samples import envelope, v1_packets\n"
+        "models = [P.SecurityFrame, *P.PEER_STATUSES.values(), P.PeerStatusOther, *P._OTHER_MODELS.values()]\n"
+        "built = lambda: [m.__name__ for m in models if m.__pydantic_complete__]\n"
+        "print(built())\n"
+        "P.decode_envelope(envelope(v1_packets()['p2p_request']))\n"
+        "print(built())\n")
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True)
+    assert out.stdout.splitlines() == ["[]", "['P2PInferenceRequest']"]
