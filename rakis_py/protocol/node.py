@@ -51,6 +51,7 @@ MAX_PENDING_REQUESTS = 1024
 JOB_GRACE_MS = 60_000              # a job not answered by then is failed and its worker freed
 VERIFY_BACKLOG_PER_EMBEDDER = 4    # owed verifications per embedder before we stop taking inferences
 EMBED_BUDGET_MS = 5_000            # per text of an embedding job, on top of the grace
+LATE_VERIFY_MS = 120_000           # v2: after the final deadline, a node out of time may still finish its own check
 
 
 @dataclass
@@ -105,7 +106,7 @@ class _EmbedItem:
     kind: str                    # "resultEmbedding" | "consensusVerification"
     request_id: str
     expires_at: int
-    enqueued_at: int
+    enqueued_at: Optional[int]   # None: never jumps the queue for waiting long (late checks)
     priority: bool = False
     inference_id: str = ""       # result item: our inference
     texts: tuple = ()
@@ -1033,6 +1034,26 @@ class Node:
                                            priority=q.by_sender(self.me) is not None,
                                            texts=(c.output,), targets=(c.key,)))
 
+    def _queue_late_verifications(self, req: _Request, q: Quorum, now: int) -> None:
+        """After the final deadline, keep re-embedding the reveals we hold (no new ones are taken)
+        at low priority for LATE_VERIFY_MS, so a slow verifier ends with its own checked result
+        instead of only following. Fresh work keeps its order: these are not 'own' items, do not
+        count in the back-pressure and never jump the queue for waiting long."""
+        late_until = now + LATE_VERIFY_MS
+        for item in self.embed_queue:
+            if item.kind == "consensusVerification" and item.request_id == q.request_id:
+                item.expires_at, item.priority, item.enqueued_at = late_until, False, None
+        for c in q.agreed_commits():
+            if c.output is None or c.recomputed is not None:
+                continue
+            tag = (q.request_id, *c.key)
+            if tag in self._verify_queued:      # queued (updated above) or running
+                continue
+            self._verify_queued.add(tag)
+            self.embed_queue.append(_EmbedItem("consensusVerification", q.request_id, late_until, None,
+                                               priority=False, texts=(c.output,), targets=(c.key,)))
+        self._pump_embeddings(now)
+
     def _queue_missing_verifications(self, q: Quorum, now: int) -> None:
         req = self.requests.get(q.request_id)
         if req is None or not self._verifies(req, q):
@@ -1057,10 +1078,13 @@ class Node:
         if len(verified) < len(revealed):
             # Out of time before every reveal was re-embedded: a result from a partial check could
             # differ from everyone else's, so this node publishes nothing and shows the network's.
+            # It still finishes its own check later, behind fresh work (below).
             if q.failure != "verification_timeout":
                 q.failure = "verification_timeout"
                 self._save_quorum(q)
                 self._request_state(q.request_id, "following", now, reason="verification_timeout")
+                if self._verifies(req, q):
+                    self._queue_late_verifications(req, q, now)
             return
         if not self._verifies(req, q):
             return                       # a follower for this request: it shows published results
@@ -1074,7 +1098,10 @@ class Node:
             return
         q.consensus_requested_at = q.consensus_requested_at or now
         publishers = self._publishers(q.request_id, out, f.publishers)
-        self._finish_consensus(q, out, now, publish=out.success and self.me in publishers)
+        # A late check (after a verification timeout) is kept, not published: the publishers
+        # have spoken by then, and the result is the same (same agreed set, same reveals).
+        late = q.failure == "verification_timeout"
+        self._finish_consensus(q, out, now, publish=out.success and self.me in publishers and not late)
 
     def _publishers(self, rid: str, out: ConsensusOutcome, n: int) -> list[str]:
         if not out.success or out.joint_hash is None:

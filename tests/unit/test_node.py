@@ -378,6 +378,24 @@ def test_a_verifier_too_slow_to_finish_publishes_nothing_and_follows():
     assert view["result"]["validInferenceJointHash"] == res[0][1]
 
 
+def test_a_committer_out_of_time_finishes_its_check_late_and_does_not_publish():
+    """A participant whose embedder is too slow for the final deadline follows at first, then
+    finishes re-embedding the reveals it holds and ends with its own checked result, the same as
+    everyone's, without publishing it (found by the simulator: multi-worker nodes in bursts)."""
+    specs = [NodeSpec() for _ in range(4)] + [NodeSpec(embed_ms=15_000)]
+    net = Net(specs, seed=22, jitter=0)
+    rid = net.submit(0, quorum=3, max_time_ms=20_000)
+    net.run_until(net.now + 400_000)
+    res = results(net, rid)
+    assert len(set(res)) == 1 and res[0][0], res
+    assert net.nodes[4].request_view(rid)["result"]["validInferenceJointHash"] == res[0][1]
+    states = [e.data["state"] for e in net.emits[4] if e.kind == "request" and e.data["requestId"] == rid]
+    assert "committed" in states and "following" in states
+    assert states.index("following") < len(states) - 1 and states[-1] == "done"
+    sent = [e.data["type"] for e in net.emits[4] if e.kind == "sent"]
+    assert "inferenceQuorumComputed" not in sent
+
+
 def test_commit_set_reaches_a_node_cut_off_from_the_coordinator():
     """The coordinator's signed set is re-sent by two deterministic members, so a node with no
     route to the coordinator still follows the same set (found by the simulator: two sets)."""
