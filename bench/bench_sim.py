@@ -21,14 +21,15 @@ from rakis_py.sim import scenarios  # noqa: E402
 from rakis_py.sim.simulation import Simulation  # noqa: E402
 
 
-def one(nodes: int, duration: float, protocol: int, seed: int) -> dict:
+def one(nodes: int, duration: float, protocol: int, seed: int, out: str | None = None) -> dict:
     # Scale the node count with the duration so the online population stays like st1's.
     sc = scenarios.st1().with_size(nodes, duration).with_protocol(protocol)
-    s = Simulation(sc, seed=seed).run()
+    # --out: the two observers' datasets too (the stability test's consensus figures are theirs).
+    s = Simulation(sc, seed=seed, out_dir=os.path.join(out, f"st1-v{protocol}-{nodes}") if out else None).run()
     keys = ("nodes", "nodes_max_online", "requests", "quorums", "full_agreement", "full_agreement_with_result",
             "majority_agreement", "observer_agreement", "observer_majority", "observer_divergence",
             "failed_by_phase", "agreed_no_result_by_phase", "bytes_per_token", "tokens_per_packet",
-            "packets_per_request", "core_errors", "sim_seconds", "wall_seconds", "events", "events_per_s", "packets")
+            "packets_per_request", "observer_outcomes", "observer_dataset_divergence", "recomputed_verdicts", "core_errors", "sim_seconds", "wall_seconds", "events", "events_per_s", "packets")
     return {k: s.get(k) for k in keys} | {"protocol": protocol, "seed": seed, "copies": s["links"]["copies"]}
 
 
@@ -39,8 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--protocol", choices=("v1", "v2"), default="v2")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--save", default=None, help="also write the JSON to this path")
+    ap.add_argument("--out", default=None, help="record the two observers' datasets under this directory")
     a = ap.parse_args(argv)
-    rows = [one(n, a.duration, 1 if a.protocol == "v1" else 2, a.seed) for n in a.nodes]
+    rows = [one(n, a.duration, 1 if a.protocol == "v1" else 2, a.seed, a.out) for n in a.nodes]
     out = json.dumps({"bench": "sim", "scenario": "st1", "duration_s": a.duration, "cpus": os.cpu_count(),
                       "rows": rows}, indent=1)
     print(out)

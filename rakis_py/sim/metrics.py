@@ -6,7 +6,9 @@ request by all of them. Definitions (these are what the summary JSON reports):
 * request: one ``RequestSubmitted`` (the load model's arrivals).
 * participant: an honest node that sent an ``inferenceCommit`` for the request and was still
   online when the request's consensus should be done (``endingAt`` + reveal and consensus windows).
-* result of a node for a request: what the node computed, from its ``Emit("consensus", ...)``
+* result of a node for a request: what the node computed, from its LATEST ``Emit("consensus", ...)``
+  (a v2 node recomputes when a late reveal or a better commit set arrives; ``recomputed_verdicts``
+  counts the verdicts replaced that way)
   (``success``, ``winner``/``bEmbeddingHash``, ``jointHash``), or else from the
   ``inferenceQuorumComputed`` it sent (``validSingleInference.bEmbeddingHash``,
   ``validInferenceJointHash``). Two results are identical when winner hash AND joint hash match.
@@ -92,6 +94,7 @@ class Metrics:
         self.tokens = 0
         self.inferences = 0
         self.emits: Counter[str] = Counter()
+        self.recomputed = 0                 # consensus verdicts a node later replaced with another
 
     # -- observations -------------------------------------------------------------------------
     def add_request(self, rec: RequestRecord) -> None:
@@ -148,12 +151,21 @@ class Metrics:
             rec = self.by_id.get(data.get("requestId"))
             if rec is None:
                 return
+            # A node's outcome is its LATEST verdict: a v2 node recomputes when a late reveal or a
+            # better-ranked commit set arrives (the earlier one was shown only meanwhile).
             if data.get("success"):
-                rec.computed.setdefault(node, (data.get("winner"), data.get("jointHash")))
+                new = (data.get("winner"), data.get("jointHash"))
+                if rec.computed.get(node, new) != new or node in rec.failed:
+                    self.recomputed += 1
+                rec.computed[node] = new
+                rec.failed.pop(node, None)
             else:
                 why = str(data.get("failure") or data.get("reason") or "failed")
                 rec.failure_reasons[why] += 1
-                rec.failed[node] = why          # the latest verdict (a v2 node may recompute)
+                if node in rec.computed:
+                    self.recomputed += 1
+                rec.computed.pop(node, None)
+                rec.failed[node] = why
         elif kind == "request" and data.get("state") == "failed" and data.get("reason"):
             rec = self.by_id.get(data.get("requestId"))
             if rec is not None:
@@ -227,6 +239,7 @@ class Metrics:
             "quorums_published": len(published),
             "failed_by_phase": dict(sorted(phases.items())),
             "agreed_no_result_by_phase": dict(sorted(agreed_none.items())),
+            "recomputed_verdicts": self.recomputed,
             "observer_divergence": self._divergence(),
             "packets": self.packets,
             "bytes": self.bytes,

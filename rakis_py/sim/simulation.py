@@ -60,19 +60,26 @@ def _decoder():
     return decode
 
 
-def observer_outcomes(paths: list[str]) -> list[dict]:
+def observer_outcomes(paths: list[str]) -> tuple[list[dict], Optional[float]]:
     """What each recorded observer's own dataset says, computed by rakis_py.analytics exactly as
     for a browser node: the stability test's consensus figures (full, majority, corrected for commit
-    counts, corrected for identical commit sets) are ONE node's view of the published results."""
+    counts, corrected for identical commit sets) are ONE node's view of the published results.
+    Also the first two observers' divergence: requests and published results (request, verifier)
+    seen by one and not the other, over those seen by either (the test: ~5%)."""
     from rakis_py.analytics import metrics as M
     from rakis_py.analytics.io import load_dataset
-    out = []
+    out, seen = [], []
     for p in paths:
-        c = M.consensus_outcomes(load_dataset(p))
+        ds = load_dataset(p)
+        c = M.consensus_outcomes(ds)
         out.append({"dataset": os.path.basename(p), "quorums": c["quorums"],
                     **{k: None if c[k] is None else round(c[k], 6)
                        for k in ("share_full", "share_majority", "share_same_commit_count", "share_same_commit_set")}})
-    return out
+        seen.append({("request", r) for r in M.requests_seen(ds)} | {("result", *k) for k in M.results_seen(ds)})
+    div = None
+    if len(seen) >= 2 and (seen[0] | seen[1]):
+        div = round(len(seen[0] ^ seen[1]) / len(seen[0] | seen[1]), 6)
+    return out, div
 
 
 class SimNode:
@@ -143,12 +150,13 @@ class Simulation:
         self._specs = {s.prompt: s for s in self.requests}
 
     def _make_observers(self) -> tuple[int, ...]:
-        """Nodes 0 and 1 become the two observers: online all run, followers, regions 0 and 1."""
+        """Nodes 0 and 1 become the two observers: online all run, regions 0 and 1, with the
+        scenario's ``observer_workers`` (0: followers)."""
         if not self.sc.observers or len(self.profiles) < 2 or len(self.sc.links.regions) < 2:
             return ()
         for i in (0, 1):
             self.profiles[i] = replace(self.profiles[i], region=i, join_ms=0, leave_ms=1 << 50,
-                                       workers=0, byzantine=False)
+                                       workers=self.sc.observer_workers, byzantine=False)
         return (0, 1)
 
     def _recorded(self, k: int) -> tuple[int, ...]:
@@ -379,7 +387,7 @@ class Simulation:
         if self.recorders is not None:
             paths = self.recorders.close()
             out["observer_datasets"] = [os.path.basename(p) for p in paths]
-            out["observer_outcomes"] = observer_outcomes(paths)
+            out["observer_outcomes"], out["observer_dataset_divergence"] = observer_outcomes(paths)
             self._write_quorums(verdicts)
             self._plot(out, verdicts)
         if self.dataset is not None:
