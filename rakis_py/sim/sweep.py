@@ -49,19 +49,29 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--duration", type=float, default=None)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threshold", type=float, default=0.95)
+    ap.add_argument("--stop-after", type=int, default=0,
+                    help="skip a setting's bigger sizes after this many consecutive points below the threshold (0: run all)")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--out", default=None, help="write sweep.json and agreement_vs_nodes.png here")
     a = ap.parse_args(argv)
     from .simulation import Simulation
     base = scenarios.get(a.scenario)
     rows = []
+    below_run: dict[tuple, int] = {}     # setting -> consecutive points below the threshold
     for proto, rate, loss, part, n in itertools.product(a.protocol, a.rate, a.loss, a.partition_s, sorted(a.nodes)):
         p = 1 if proto == "v1" else 2
+        setting = (proto, rate, loss, part)
+        if a.stop_after and below_run.get(setting, 0) >= a.stop_after:
+            continue                     # broken for good: bigger sizes only cost time
         s = Simulation(point(base, n, p, rate, loss, part, a.duration), seed=a.seed).run()
         phases = s["failed_by_phase"]
+        fa = s["full_agreement"]
+        below_run[setting] = below_run.get(setting, 0) + 1 if fa is not None and fa < a.threshold else 0
         rows.append({"protocol": proto, "nodes": n, "rate": rate, "loss": loss, "partition_s": part,
                      "requests": s["requests"], "quorums": s["quorums"],
+                     "nodes_max_online": s["nodes_max_online"],
                      "full_agreement": s["full_agreement"], "majority_agreement": s["majority_agreement"],
+                     "full_agreement_with_result": s["full_agreement_with_result"],
                      "failed_by_phase": phases,
                      "top_phase": max(phases, key=lambda k: (phases[k], k)) if phases else None,
                      "packets_per_request": s["packets_per_request"], "wall_seconds": s["wall_seconds"]})

@@ -124,3 +124,18 @@ def test_out_files_are_a_function_of_the_seed(tmp_path):
     assert runs[0] == runs[1]
     assert runs[0] != runs[2]
     assert all(len(b) > 1000 for b in runs[0][:2])
+
+
+def test_sweep_out_writes_the_chart_and_stops_a_broken_series(tmp_path, capsys):
+    rc = cli.main(["sweep", "--scenario", "tiny", "--nodes", "4", "5", "6", "--protocol", "v1", "v2",
+                   "--duration", "60", "--seed", "1", "--threshold", "1.01", "--stop-after", "2",
+                   "--json", "--out", str(tmp_path)])
+    assert rc == 0
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    saved = json.loads((tmp_path / "sweep.json").read_text())
+    assert saved["rows"] == printed["rows"]
+    # a threshold above 100% puts every point below it: each series stops after two sizes
+    assert [(r["protocol"], r["nodes"]) for r in saved["rows"]] == [("v1", 4), ("v1", 5), ("v2", 4), ("v2", 5)]
+    for b in saved["breaking_points"]:
+        assert b["breaks_at_nodes"] == 4 and isinstance(b["failed_by_phase"], dict)
+    assert (tmp_path / "agreement_vs_nodes.png").read_bytes()[:4] == b"\x89PNG"
