@@ -32,7 +32,8 @@ request by all of them. Definitions (these are what the summary JSON reports):
   node's log: among quorums with at least one published ``inferenceQuorumComputed``, the share
   where every published ``validSingleInference.bEmbeddingHash`` is the same (the v1 UI's
   agree/disagree count) / where the most common one has > 50% of the published packets.
-* failed_by_phase (requests without full agreement, first matching cause):
+* failed_by_phase (requests without full agreement, quorum or not, first matching cause;
+  ``failed_quorums_by_phase``: the same over quorums only, what ``full_agreement`` misses):
   ``missing_commits`` (fewer commits sent than the threshold), ``missing_reveals`` (fewer reveals
   sent than the threshold), ``verification`` (reveals were rejected or a node reports a
   threshold failure after pruning), ``clustering`` (a node reports no cluster of the needed size),
@@ -239,6 +240,7 @@ class Metrics:
             "quorums_published": len(published),
             "failed_by_phase": dict(sorted(phases.items())),
             "agreed_no_result_by_phase": dict(sorted(agreed_none.items())),
+            "failed_quorums_by_phase": dict(sorted(Counter(v["phase"] for v in quorums if not v["full"]).items())),
             "recomputed_verdicts": self.recomputed,
             "observer_divergence": self._divergence(),
             "packets": self.packets,

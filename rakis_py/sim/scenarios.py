@@ -7,20 +7,13 @@
   (most with 2 LLM workers), the rest followers; v1's four redundant channels with loss, pairs
   that cannot reach each other on a channel and relay outages (two always-online observers in
   different regions measure the divergence, ~5% in the test); default v1 security frames (quorum 2, 30 s, 50%; 15/35/40 s windows in the core);
-  temperature 1 outputs spread over a few clusters; the embedding's non-determinism (~6% of runs
-  flip a few bits: the cause the report gave for the last ~15% of quorums); two big request batches.
+  temperature 1 outputs spread over a few clusters; the embedding's non-determinism (4% of runs
+  flip a few bits: the cause the report gave for the last ~15% of quorums); two big request
+  batches; the embedding cost of the model each protocol runs (v1's nomic-embed 1.5 s, rakis-py's
+  all-MiniLM-L6-v2 550 ms per output); the two observers run the default 2 LLM workers.
 
-Calibration status (NOT finished). 150 nodes over 1200 s (~49 online at most, 75 requests):
-  v1 seed 1: full agreement 33.3% (published 27.7%), majority 66.7% (49.3%), observer
-     agreement 41.5%, observer divergence 14.6% (~5%);  seed 2: full 13.3%, majority 68.9%.
-  v2 seed 1: full 79.1%, seed 2: 59.5% (goal >= 99%): the misses are core findings (late own
-     commits, clusters below the quorum size, `not_recomputed` when slow verification embeddings
-     are not done as the windows close, honest nodes with the same commit set but different
-     accepted sets).
-  Full size (2,000 nodes, 3600 s, 275 online at most, 178 requests, 105 quorums), v2 seed 1:
-     full agreement 26.7%, majority 42.9%, observer divergence 7.4%, 220 s wall, 13k events/s.
-Small runs are noisy (tens of quorums): compare seeds before trusting a knob. Still off: v1
-majority too high, observer divergence too high (request misses take all their results along).
+Calibration status, measured figures and tolerances: rakis_py/sim/README.md ("st1 calibration").
+Small runs are noisy (tens of quorums): compare seeds before trusting a knob.
 
 Calibration knobs for st1 (what moves the v1 figures): ``links.stall_share`` and
 ``links.channels[*].no_route_share`` (views diverge: differing commit sets, late reveals),
@@ -113,7 +106,9 @@ def st1() -> Scenario:
             partitions=PartitionParams(per_hour=2.0, mean_s=30, share=0.1)),
         node_model=NodeParams(initial_share=0.03, session_median_s=240, session_sigma=1.2,
                               follower_share=0.85, follower_embedder=False,
-                              skew_sd_ms=2_000, tps_median=20),
+                              # Browser tabs on WebGPU and on WASM: tokens/s spread ~27x between
+                              # the 5th and 95th percentile (lognormal sigma 1.0).
+                              skew_sd_ms=2_000, tps_median=20, tps_sigma=1.0),
         load=LoadParams(steady_per_min=1.0, bursts=((900, 60, 120), (2700, 60, 120)),
                         frame=SecurityFrameParams(quorum=2, max_time_ms=30_000, sec_percentage=0.5,
                                                   protocol=1),

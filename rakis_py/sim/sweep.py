@@ -7,7 +7,7 @@ One run per grid point (nodes x protocol x rate x loss x partition length). Each
 point, full/majority agreement and the most common failed phase. ``breaking_points`` gives, per
 protocol and per (rate, loss, partition) setting, the smallest node count whose full agreement is
 below ``--threshold`` (default 0.95), with that point's ``failed_by_phase`` and the phase that
-failed most there (``breaks_at_nodes`` null: never below the threshold on the grid).
+failed most among its quorums (``breaks_at_nodes`` null: never below the threshold on the grid).
 ``--out DIR`` writes ``DIR/sweep.json`` (the same object ``--json`` prints) and
 ``DIR/agreement_vs_nodes.png``: full agreement vs network size, v1 and v2 on one chart (plots.py).
 """
@@ -64,7 +64,7 @@ def main(argv: list[str]) -> int:
         if a.stop_after and below_run.get(setting, 0) >= a.stop_after:
             continue                     # broken for good: bigger sizes only cost time
         s = Simulation(point(base, n, p, rate, loss, part, a.duration), seed=a.seed).run()
-        phases = s["failed_by_phase"]
+        phases = s["failed_quorums_by_phase"]
         fa = s["full_agreement"]
         below_run[setting] = below_run.get(setting, 0) + 1 if fa is not None and fa < a.threshold else 0
         rows.append({"protocol": proto, "nodes": n, "rate": rate, "loss": loss, "partition_s": part,
@@ -72,7 +72,7 @@ def main(argv: list[str]) -> int:
                      "nodes_max_online": s["nodes_max_online"],
                      "full_agreement": s["full_agreement"], "majority_agreement": s["majority_agreement"],
                      "full_agreement_with_result": s["full_agreement_with_result"],
-                     "failed_by_phase": phases,
+                     "failed_by_phase": s["failed_by_phase"], "failed_quorums_by_phase": phases,
                      "top_phase": max(phases, key=lambda k: (phases[k], k)) if phases else None,
                      "packets_per_request": s["packets_per_request"], "wall_seconds": s["wall_seconds"]})
         if not a.json:
@@ -85,6 +85,7 @@ def main(argv: list[str]) -> int:
                          "breaks_at_nodes": first["nodes"] if first else None,
                          "full_agreement": first["full_agreement"] if first else None,
                          "failed_by_phase": first["failed_by_phase"] if first else None,
+                         "failed_quorums_by_phase": first["failed_quorums_by_phase"] if first else None,
                          "phase": first["top_phase"] if first else None})
     out = {"sweep": a.scenario, "threshold": a.threshold, "duration_s": a.duration, "seed": a.seed,
            "rows": rows, "breaking_points": breaking}
