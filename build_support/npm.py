@@ -8,6 +8,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from . import trystero_patches
 from .hashing import BuildError
 
 NPM_SPEC = Path(__file__).resolve().parent / "npm"
@@ -64,15 +65,16 @@ def check_lock(pins: dict) -> dict:
 
 
 def bundle_trystero(node_modules: Path, cache: Path, pins: dict, log) -> dict[str, Path]:
-    """One minified ESM file per Trystero strategy, cached by (lock, esbuild args)."""
+    """One minified ESM file per Trystero strategy, cached by (lock, esbuild args, our patches)."""
     args = pins["vendor"]["esbuild_args"]
-    key = hashlib.sha256((_spec_digest() + json.dumps(args)).encode()).hexdigest()[:16]
+    key = hashlib.sha256((_spec_digest() + json.dumps(args) + trystero_patches.digest()).encode()).hexdigest()[:16]
     out_dir = cache / "bundles" / key
     out = {}
     for strategy in pins["vendor"]["trystero_strategies"]:
         target = out_dir / f"trystero-{strategy}.mjs"
         if not target.exists():
             log(f"esbuild: trystero {strategy}")
+            trystero_patches.apply(node_modules, log)
             entry = node_modules / "@trystero-p2p" / strategy / "dist" / "index.mjs"
             tmp = target.with_suffix(".tmp")
             tmp.parent.mkdir(parents=True, exist_ok=True)

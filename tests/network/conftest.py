@@ -83,7 +83,7 @@ class Network:
         context = self.browser.new_context()
         self.guard(context)
         page = context.new_page()
-        page.on("console", lambda m: m.type == "error" and print(f"[{name}] console.error: {m.text[:300]}"))
+        page.on("console", lambda m: m.type in ("error", "warning") and print(f"[{name}] console.{m.type}: {m.text[:300]}"))
         page.goto(self.url + (f"?{query}" if query else ""))
         tab = Tab(name, context, page)
         self.unlock(tab)

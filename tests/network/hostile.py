@@ -37,16 +37,31 @@ class HostilePeer:
         network.guard(self.context, {PAGE_PATH: PAGE})
         base = network.server.url
         self.page = self.context.new_page()
+        self.page.on("console", lambda m: m.type in ("error", "warning") and print(f"[hostile] console.{m.type}: {m.text[:300]}"))
         self.page.goto(f"{base}{PAGE_PATH}?id={self.id}")
         self.page.wait_for_function("window.ready === true", timeout=20_000)
 
-    def wait_linked(self, synthient_ids, timeout_s=90):
-        """Until every one of them has a link to this page on some channel; seconds taken."""
+    def wait_linked(self, tabs, timeout_s=90):
+        """Until every tab has a link to this page on some channel; seconds taken. On a timeout
+        the error says who saw whom on which channel (and each side's channel health)."""
         t0 = time.monotonic()
-        self.page.wait_for_function(
-            "ids => ids.every(i => transport.peers().some(p => p.synthientId === i))",
-            arg=list(synthient_ids), timeout=timeout_s * 1000)
+        try:
+            self.page.wait_for_function(
+                "ids => ids.every(i => transport.peers().some(p => p.synthientId === i))",
+                arg=[t.synthient_id for t in tabs], timeout=timeout_s * 1000)
+        except Exception as e:
+            raise AssertionError(f"hostile page not linked to every tab in {timeout_s} s:\n"
+                                 f"{self.link_report(tabs)}") from e
         return time.monotonic() - t0
+
+    def link_report(self, tabs) -> str:
+        health = "c => [c.name, c.state, c.relay, c.peers, c.errors, c.lastError]"
+        lines = [f"hostile {self.id[:8]} links {self.page.evaluate('transport.peers().map(p => [p.channel, (p.synthientId || p.peerId).slice(0, 8)])')}"
+                 f" channels {self.page.evaluate(f'transport.channels().map({health})')}"]
+        for t in tabs:
+            net = t.js(f"(() => {{ const n = window.rakis.network(); return {{links: n.links.map(p => [p.channel, (p.synthientId || p.peerId).slice(0, 8)]), channels: n.channels.map({health})}}; }})()")
+            lines.append(f"{t.name} {t.synthient_id[:8]} links {net['links']} channels {net['channels']}")
+        return "\n".join(lines)
 
     def send_raw(self, envelope):
         self.page.evaluate("e => transport.send(e)", envelope)

@@ -133,7 +133,7 @@ def test_four_tabs_agree_on_one_result(network, tabs):
 def test_hostile_peer_is_refused_and_excluded(network, tabs):
     evil = HostilePeer(network)
     try:
-        print(f"\nhostile page linked to the {N_TABS} tabs in {evil.wait_linked([t.synthient_id for t in tabs]):.1f} s")
+        print(f"\nhostile page linked to the {N_TABS} tabs in {evil.wait_linked(tabs):.1f} s")
         # A bystander's id (not a tab: a tab would count a packet in its own name as its echo).
         victim = Identity.generate(os.urandom(32)).synthient_id
         # Malformed: not an envelope at all.

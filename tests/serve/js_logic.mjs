@@ -2,6 +2,7 @@
 // run by test_transport_logic.py. Prints one JSON line of named results; the Python side asserts.
 import { defaults, loadConfig, normalise } from "../../web/js/transport/config.js";
 import { ChannelHealth, RelayWatch } from "../../web/js/transport/health.js";
+import { Room } from "../../web/js/transport/rooms.js";
 
 const out = {};
 
@@ -53,5 +54,47 @@ out.selfHealed = { decisions: d2, rejoins: h2.rejoins, state: h2.state };
 const h3 = new ChannelHealth("x", "x", 0);
 for (let i = 0; i < 25; i++) h3.error(`e${i}`, i);
 out.errors = h3.snapshot().errors.map((e) => e.message);
+
+// Hellos over a scripted link that loses the first `lose` messages: two Rooms on a fake
+// Trystero module (joinRoom/makeAction/onPeerJoin, all a Room uses). A lost hello is made good
+// by greetUnknown() on the side that has not heard, and answered by the other.
+function fakePair(lose) {
+  const rooms = {};
+  let lost = 0;
+  const module = (me, other) => ({
+    joinRoom: () => {
+      const actions = {};
+      const r = {
+        makeAction: (name, { onMessage }) => {
+          actions[name] = onMessage;
+          return { send: async (data) => {
+            if (lost < lose) { lost += 1; return; }
+            rooms[other].actions[name]?.(structuredClone(data), { peerId: me });
+          } };
+        },
+        getPeers: () => ({ [other]: {} }),
+        leave: async () => {},
+      };
+      rooms[me] = { actions, r };
+      return r;
+    },
+  });
+  const ids = { a: "a".repeat(64), b: "b".repeat(64) };
+  const heard = { a: [], b: [] };
+  const make = (me, other) => new Room({ name: "x", module: module(me, other), generation: 0, topic: "t", selfId: ids[me],
+    handlers: { onPeer: (e) => e.type === "hello" && heard[me].push(e.synthientId.slice(0, 1)) } });
+  const a = make("a", "b"), b = make("b", "a");
+  rooms.a.r.onPeerJoin("b");   // both sides see the link open; both hellos are lost
+  rooms.b.r.onPeerJoin("a");
+  return { a, b, heard };
+}
+{
+  const { a, b, heard } = fakePair(2);
+  await new Promise((r) => setTimeout(r, 0));
+  const before = { a: [...heard.a], b: [...heard.b] };
+  const regreeted = { a: a.greetUnknown(), b: b.greetUnknown() };
+  await new Promise((r) => setTimeout(r, 0));
+  out.hello = { before, regreeted, after: heard, again: { a: a.greetUnknown(), b: b.greetUnknown() } };
+}
 
 console.log(JSON.stringify(out));

@@ -71,3 +71,14 @@ def test_short_outage_heals_without_rejoin(out):
 
 def test_error_list_is_bounded(out):
     assert out["errors"] == [f"e{i}" for i in range(15, 25)]
+
+
+def test_a_lost_hello_is_asked_for_again_and_answered(out):
+    h = out["hello"]
+    # Both first hellos were lost: neither side can name the other.
+    assert h["before"] == {"a": [], "b": []}
+    # a greets the peer it cannot name and b, told a has not heard it, answers: by the time b
+    # looks, it has nobody left to greet. Each hello event is reported once.
+    assert h["regreeted"] == {"a": 1, "b": 0}
+    assert h["after"] == {"a": ["b"], "b": ["a"]}
+    assert h["again"] == {"a": 0, "b": 0}

@@ -7,6 +7,8 @@ import { loadStrategy, nextGeneration, Room } from "./rooms.js";
 
 // WebSocket subprotocols a relay expects (mosquitto's websockets listener wants "mqtt").
 const PROBE_PROTOCOLS = { mqtt: ["mqtt"] };
+// Peers whose hello is missing are greeted again every this many health checks (about 3 s).
+const GREET_EVERY = 3;
 
 export class Channel {
   constructor({ name, strategy = name, config, selfId, vendorBase, handlers, watch = {}, now = Date.now }) {
@@ -22,6 +24,7 @@ export class Channel {
     this.room = null;
     this.timer = null;
     this.busy = false;
+    this.ticks = 0;
   }
 
   async join() {
@@ -92,6 +95,7 @@ export class Channel {
     this.busy = true;
     const before = `${this.health.state}/${this.health.relay}/${this.health.peers}`;
     try {
+      if (++this.ticks % GREET_EVERY === 0) this.room.greetUnknown();
       const decision = this.observe();
       if (decision === "probe") {
         const urls = Object.keys(this.health.relays).length ? Object.keys(this.health.relays)

@@ -54,23 +54,41 @@ export class Room {
         handlers.onPacket?.(data, peerId, this.synthientOf.get(peerId) ?? null);
       },
     });
+    // A hello says who we are and whether we have heard the peer's: a peer that has not heard
+    // ours is answered, and greetUnknown() asks again of peers we have not heard, so one lost
+    // hello (a busy tab, a link that was still settling) never leaves a link unnamed.
     this.hello = this.room.makeAction(HELLO_ACTION, {
       onMessage: (data, { peerId }) => {
         const id = data?.synthientId;
         if (typeof id !== "string" || !SYNTHIENT_ID.test(id)) return;
+        const known = this.synthientOf.get(peerId) === id;
         this.synthientOf.set(peerId, id);
-        handlers.onPeer?.({ type: "hello", peerId, synthientId: id });
+        if (data.heard !== true) this.greet(peerId);
+        if (!known) handlers.onPeer?.({ type: "hello", peerId, synthientId: id });
       },
     });
     this.room.onPeerJoin = (peerId) => {
       handlers.onPeer?.({ type: "join", peerId, synthientId: null });
-      if (this.selfId) this.hello.send({ synthientId: this.selfId }, { target: peerId }).catch(() => {});
+      this.greet(peerId);
     };
     this.room.onPeerLeave = (peerId) => {
       const synthientId = this.synthientOf.get(peerId) ?? null;
       this.synthientOf.delete(peerId);
       handlers.onPeer?.({ type: "leave", peerId, synthientId });
     };
+  }
+
+  greet(peerId) {
+    if (!this.selfId) return;
+    this.hello.send({ synthientId: this.selfId, heard: this.synthientOf.has(peerId) }, { target: peerId })
+      .catch(() => {});
+  }
+
+  // Peers linked here whose hello has not arrived (yet): greeted again (each answers).
+  greetUnknown() {
+    const unknown = this.peerIds().filter((peerId) => !this.synthientOf.has(peerId));
+    for (const peerId of unknown) this.greet(peerId);
+    return unknown.length;
   }
 
   peerIds() {
