@@ -22,7 +22,7 @@ from .chromium import stop_session
 from .runner import ROOT, Context, is_measured, run_groups
 
 # Order of the table and of the JSON object; cheap groups first.
-GROUPS = (core.GROUP, sim.GROUP, browser.READY, browser.LLM, browser.EMBED, network.MESH, network.NODES)
+GROUPS = (core.GROUP, sim.GROUP, sim.SCALING_GROUP, browser.READY, browser.LLM, browser.EMBED, network.MESH, network.NODES)
 FIGURES = tuple(name for g in GROUPS for name in g.figures)
 DEFAULT_OUT = ROOT / "bench" / "results" / "latest.json"
 

@@ -7,7 +7,7 @@ minutes per run here). Quick mode shrinks it with `Scenario.with_size` (what `ra
 
 from __future__ import annotations
 
-from .runner import Context, Group, summarize
+from .runner import Context, Group, summarize, unavailable
 
 QUICK_SIZE = (150, 600)    # nodes over the run, simulated seconds
 FULL_SIZE = (None, None)   # st1's own
@@ -52,3 +52,48 @@ def measure(ctx: Context, wanted: frozenset[str]) -> dict:
 
 
 GROUP = Group("sim", ("sim_st1_v1_full_agreement", "sim_st1_full_agreement", "sim_events_per_s"), measure)
+
+# Packets per request as a function of the number of nodes (issue: the network's figures): the
+# real core for every node in the simulator's `tiny` model (always online, lossless links, every
+# node a worker), so the count is the protocol's own, not losses' or churn's. One figure per
+# (protocol, size); the 4-tab browser figure packets_per_request_n4 is the measured counterpart.
+SCALING_QUICK = (4, 8, 16, 32)
+SCALING_FULL = (4, 8, 16, 32, 64, 128)
+SCALING_DURATION_S = 120
+
+
+def scaling_name(protocol: int, nodes: int) -> str:
+    return f"sim_packets_per_request_v{protocol}_n{nodes}"
+
+
+SCALING_FIGURES = tuple(scaling_name(p, n) for p in (1, 2) for n in SCALING_FULL)
+
+
+def measure_scaling(ctx: Context, wanted: frozenset[str]) -> dict:
+    from rakis_py.sim import scenarios
+    from rakis_py.sim.simulation import Simulation
+    out = {}
+    sizes = SCALING_QUICK if ctx.quick else SCALING_FULL
+    for p in (1, 2):
+        for n in SCALING_FULL:
+            name = scaling_name(p, n)
+            if name not in wanted:
+                continue
+            if n not in sizes:
+                out[name] = unavailable(f"{n} nodes: full mode only (`rakis bench` without --quick)")
+                continue
+            values, quorums = [], 0
+            for seed in range(1, ctx.runs(2, 3) + 1):
+                sc = scenarios.tiny().with_size(n, SCALING_DURATION_S).with_protocol(p)
+                summary = Simulation(sc, seed=seed).run()
+                if summary.get("packets_per_request") is not None:
+                    values.append(summary["packets_per_request"])
+                quorums += summary.get("quorums") or 0
+            ctx.log(f"[bench]   v{p} {n} nodes: packets/request {values}")
+            out[name] = (summarize(values, "packets", 1, note=f"sim model `tiny` at {n} nodes (every one a worker, "
+                                   f"lossless), protocol v{p}, {quorums} quorums; each packet counted once")
+                         if values else unavailable("no request in the run"))
+    return out
+
+
+SCALING_GROUP = Group("sim_scaling", SCALING_FIGURES, measure_scaling)

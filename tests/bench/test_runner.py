@@ -120,3 +120,11 @@ def test_markdown_of_a_saved_result(fake_cli, capsys, tmp_path):
     md = capsys.readouterr().out
     assert "| `a` | 2 | 2 | 2 | 2 | s |" in md
     assert "| `c` | – |" in md and "chromium is not installed" in md
+
+
+def test_packets_per_request_grow_with_nodes_and_v2_sends_fewer(capsys, tmp_path):
+    names = ["sim_packets_per_request_v1_n8", "sim_packets_per_request_v2_n4", "sim_packets_per_request_v2_n8"]
+    assert cli.main(["--quick", "--json", "--only", ",".join(names), "--out", str(tmp_path / "r.json")]) == 0
+    fig = json.loads(capsys.readouterr().out)["figures"]
+    v1_8, v2_4, v2_8 = (fig[n]["median"] for n in names)
+    assert 0 < v2_4 < v2_8 < v1_8, fig
