@@ -31,15 +31,16 @@ def tabs(network):
         tab.page.wait_for_function("document.body.dataset.ready", timeout=240_000)
         tab.synthient_id = tab.js("window.rakis.status().synthientId")
     nodes = time.monotonic() - t0
-    # Every pair linked on some channel is what the protocol needs; both channels is the goal
-    # (a Trystero link that fails to form on one channel is reported, not fatal).
+    # Every pair linked on some channel is what the protocol needs; both channels is what the
+    # redundant channels promise.
     wait_mesh(tabs, every=False)
     linked = time.monotonic() - t0
     try:
-        wait_mesh(tabs, timeout_s=30)
-        both = f"{time.monotonic() - t0:.1f} s"
-    except Exception:  # noqa: BLE001 - reported below
-        both = "not within 30 s: " + "; ".join(f"{t.name} {links(t)}" for t in tabs)
+        wait_mesh(tabs, timeout_s=60)
+    except Exception:
+        raise AssertionError("no full mesh on nostr+mqtt within 60 s: "
+                             + "; ".join(f"{t.name} {links(t)}" for t in tabs)) from None
+    both = f"{time.monotonic() - t0:.1f} s"
     for tab in tabs:
         network.wait_booted(tab)
     print(f"\n{N_TABS} tabs: nodes up {nodes:.1f} s, every pair linked {linked:.1f} s, full mesh on "
@@ -254,22 +255,25 @@ def test_tab_closed_after_commit_before_reveal(network, tabs):
 
 
 def test_reloaded_tab_resumes_and_agrees(network, tabs):
-    # Last in the module (after a tab was closed: three tabs, quorum 2): a reloaded tab does not
-    # always get its links back to every peer quickly (see docs/network.md), which would starve
-    # a later test.
+    # Last in the module (after a tab was closed: three tabs, quorum 2).
     reloaded = tabs[-1]
+    info = {}
 
     def reload_after_commit(rid):
         reloaded.page.wait_for_function(
             "id => (window.rakis.network().traffic.byRequest[id]?.packets ?? 0) >= 1", arg=rid, timeout=120_000)
         reloaded.js("window.rakis.flushed()")
         reloaded.page.reload()
+        t0 = time.monotonic()
         network.unlock(reloaded)
         reloaded.page.wait_for_function("document.body.dataset.ready", timeout=120_000)
         assert reloaded.js("window.rakis.status().restored") is True
+        # The tabs have been up for minutes: the reloaded one is a newcomer to old Trystero rooms
+        # (build_support/trystero_patches.py) and must get its links back on both channels.
+        wait_mesh(tabs, timeout_s=60)
+        info["relinked_s"] = time.monotonic() - t0
         return tabs
 
     rid, outcomes, _ = run_to_consensus(tabs, tabs[0], 40_000, "tab reloaded", reload_after_commit, quorum=2)
     assert_same(outcomes, quorum=2)
-    # Reported, not asserted: how the reloaded tab's links came back.
-    print(f"\nreloaded tab's links after the request: {links(reloaded)}")
+    print(f"\nreloaded tab re-linked to every tab on nostr+mqtt {info['relinked_s']:.1f} s after the reload: {links(reloaded)}")
