@@ -319,6 +319,8 @@ class Node:
                 raise PacketRejected(RejectCode.BAD_TIMESTAMP, str(e)) from None
             self.replay.check(created, now)
         except PacketRejected as e:
+            if e.code is RejectCode.DUPLICATE:
+                self.peers.saw_copy(sid, ev.channel)
             if e.code not in (RejectCode.DUPLICATE, RejectCode.OWN_ECHO):
                 self._reject(e.code, e.detail, ev.channel, now, sid, ptype, ev.size)
             elif self.config.emit_packets:

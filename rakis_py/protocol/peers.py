@@ -183,6 +183,19 @@ class PeerTable:
 
     # -- updates -----------------------------------------------------------------------------
 
+    def saw_copy(self, synthient_id: str, channel: str | None) -> bool:
+        """A later copy of a packet already accepted from a known peer arrived on `channel`: the
+        peer is also reachable there (seenOn is every channel it was ever seen on, as v1 §3.1;
+        the first copy's channel is the packet's deliveredThrough). True when seenOn grew."""
+        record = self._peers.get(synthient_id)
+        if record is None or channel is None or not _valid_channel(channel) or channel in record["seenOn"]:
+            return False
+        if len(record["seenOn"]) >= MAX_CHANNELS:
+            return False
+        record["seenOn"] = sorted([*record["seenOn"], channel])
+        self._dirty[synthient_id] = None
+        return True
+
     def observe(
         self,
         synthient_id: str,

@@ -313,7 +313,7 @@ def test_reveal_not_matching_its_commit_is_refused():
     assert len(set(res)) == 1 and res[0][0] and len(res[0][2]) == 3, res
 
 
-def test_duplicates_and_own_echoes_are_dropped_and_first_channel_recorded():
+def test_duplicates_and_own_echoes_are_dropped_first_channel_recorded_every_channel_seen():
     net = Net([NodeSpec() for _ in range(2)], seed=15, jitter=0)
     net.submit(0, quorum=1, max_time_ms=10_000)
     env = next(e for _, e in net.sent if e["packet"]["type"] == "p2pInferenceRequest")
@@ -326,6 +326,13 @@ def test_duplicates_and_own_echoes_are_dropped_and_first_channel_recorded():
     assert stored and stored[0].record["deliveredThrough"] == "mqtt"
     assert not any(getattr(a, "table", None) == "packets" for a in again)
     assert not any(getattr(a, "table", None) == "packets" for a in own)
+    # The copy on nostr is dropped, but the peer was seen there too: seenOn holds both channels,
+    # persisted once; a third copy on a known channel persists nothing.
+    sender = net.nodes[0].me
+    assert node.peers.to_record(sender)["seenOn"] == ["mqtt", "nostr"]
+    assert [a.record["seenOn"] for a in again if getattr(a, "table", None) == "peers"] == [["mqtt", "nostr"]]
+    third = node.handle(PacketReceived(env, "nostr", t + 2), t + 2)
+    assert not any(getattr(a, "table", None) == "peers" for a in third)
 
 
 def test_replay_after_the_row_is_gone_is_refused():
