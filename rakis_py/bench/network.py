@@ -79,7 +79,7 @@ def mesh_once(ctx: Context, n: int) -> float:
 def measure_mesh(ctx: Context, wanted: frozenset[str]) -> dict:
     s = session(ctx)
     out = {}
-    for name, n in (("mesh_s_4", 4), ("mesh_s_8", 8)):
+    for name, n in (("mesh_s_2", 2), ("mesh_s_4", 4), ("mesh_s_8", 8)):
         if name in wanted:
             times = [mesh_once(ctx, n) for _ in range(ctx.runs(2, 5))]
             out[name] = summarize(times, "s", 2, f"{n} tabs of one chromium, full mesh on "
@@ -228,5 +228,5 @@ def measure_node_network(ctx: Context, wanted: frozenset[str]) -> dict:
     return {k: v for k, v in out.items() if k in wanted}
 
 
-MESH = Group("network-mesh", ("mesh_s_4", "mesh_s_8"), measure_mesh)
+MESH = Group("network-mesh", ("mesh_s_2", "mesh_s_4", "mesh_s_8"), measure_mesh)
 NODES = Group("network-nodes", NODE_FIGURES, measure_node_network)
