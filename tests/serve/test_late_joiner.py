@@ -5,16 +5,11 @@ connect to peer ... after exchanging SDP") and the network tests' hostile peer a
 stayed unlinked. Bare transport pages (no node, no models), each in its own browser context."""
 import json
 import secrets
-import shutil
 import time
-from pathlib import Path
 
 import pytest
 
-from rakis_py.serve.relays import LocalRelays
-from rakis_py.serve.site_config import SiteConfig
-from rakis_py.serve.static import StaticServer
-from tests.serve.test_transport_browser import CHROMIUM_ARGS, ROOT, VENDOR, _prerequisites
+from tests.serve.test_transport_browser import transport_site
 
 pytestmark = pytest.mark.browser
 
@@ -26,22 +21,9 @@ LINK_TIMEOUT_S = 30
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory, request):
-    chromium, _ = _prerequisites()
-    site = tmp_path_factory.mktemp("late-site")
-    shutil.copyfile(Path(__file__).parent / "pages" / "transport.html", site / "index.html")
-    shutil.copytree(ROOT / "web" / "js" / "transport", site / "js" / "transport")
-    shutil.copytree(VENDOR, site / "vendor" / "trystero")
-    relays = LocalRelays("127.0.0.1", mqtt=True).start()
-    config = SiteConfig(topic=f"late-{secrets.token_hex(4)}", relay_ports=relays.ports())
-    server = StaticServer(site, "127.0.0.1", 0, config.to_json).start()
-    pw = request.getfixturevalue("playwright_session")
-    browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
-    try:
-        yield {"url": server.url, "browser": browser}
-    finally:
-        browser.close()
-        server.stop()
-        relays.stop()
+    with transport_site(tmp_path_factory.mktemp("late-site"), f"late-{secrets.token_hex(4)}",
+                        request.getfixturevalue("playwright_session")) as (url, browser, _):
+        yield {"url": url, "browser": browser}
 
 
 def _open(site, sid):

@@ -5,6 +5,7 @@ playwright, nostr-sdk, mosquitto or a built dist/vendor/trystero."""
 import json
 import shutil
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -38,29 +39,42 @@ def _prerequisites():
     return chromium, sync_api
 
 
-@pytest.fixture(scope="module")
-def net(tmp_path_factory, request):
+@contextmanager
+def transport_site(site: Path, topic: str, pw):
+    """The test page beside web/js/transport and the built Trystero bundles, served with the local
+    relays' config, and one chromium: yields (server url, browser)."""
     chromium, _ = _prerequisites()
-    site = tmp_path_factory.mktemp("site")
     shutil.copyfile(Path(__file__).parent / "pages" / "transport.html", site / "index.html")
     shutil.copytree(ROOT / "web" / "js" / "transport", site / "js" / "transport")
     shutil.copytree(VENDOR, site / "vendor" / "trystero")
     relays = LocalRelays("127.0.0.1", mqtt=True).start()
-    config = SiteConfig(topic="transport-test", relay_ports=relays.ports())
+    config = SiteConfig(topic=topic, relay_ports=relays.ports())
     server = StaticServer(site, "127.0.0.1", 0, config.to_json).start()
-    pw = request.getfixturevalue("playwright_session")
     browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
-    context = browser.new_context(permissions=["camera", "microphone"])
-    offsite = []
-    context.route("**/*", lambda r: r.continue_() if r.request.url.startswith(server.url)
-                  else (offsite.append(r.request.url), r.abort()))
     try:
-        yield {"relays": relays, "url": server.url, "context": context, "offsite": offsite}
+        yield server.url, browser, relays
     finally:
-        context.close()
         browser.close()
         server.stop()
         relays.stop()
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory, request):
+    with transport_site(tmp_path_factory.mktemp("site"), "transport-test",
+                        request.getfixturevalue("playwright_session")) as (url, browser, relays):
+        yield from _net(url, browser, relays)
+
+
+def _net(url, browser, relays):
+    context = browser.new_context(permissions=["camera", "microphone"])
+    offsite = []
+    context.route("**/*", lambda r: r.continue_() if r.request.url.startswith(url)
+                  else (offsite.append(r.request.url), r.abort()))
+    try:
+        yield {"relays": relays, "url": url, "context": context, "offsite": offsite}
+    finally:
+        context.close()
 
 
 def _open(net, synthient_id):
