@@ -130,6 +130,29 @@ class Network:
                                    timeout=BOOT_MS)
         tab.synthient_id = tab.js("window.rakis.status().synthientId")
 
+    def open_nodes(self, n: int) -> tuple[list, str]:
+        """n node tabs, each up with its identity, linked to every other on both channels and with
+        both model workers ready. Returns (tabs, timing line); a missing link is an error that says
+        who lacks whom."""
+        t0 = time.monotonic()
+        tabs = [self.open_tab(f"tab{i}") for i in range(n)]
+        for tab in tabs:
+            tab.page.wait_for_function("document.body.dataset.ready", timeout=BOOT_MS)
+            tab.synthient_id = tab.js("window.rakis.status().synthientId")
+        nodes = time.monotonic() - t0
+        wait_mesh(tabs, every=False)          # what the protocol needs: every pair on some channel
+        linked = time.monotonic() - t0
+        try:
+            wait_mesh(tabs, timeout_s=60)     # what the redundant channels promise: both
+        except Exception:
+            raise AssertionError("no full mesh on nostr+mqtt within 60 s: "
+                                 + "; ".join(f"{t.name} {links(t)}" for t in tabs)) from None
+        both = time.monotonic() - t0
+        for tab in tabs:
+            self.wait_booted(tab)
+        return tabs, (f"{n} tabs: nodes up {nodes:.1f} s, every pair linked {linked:.1f} s, full mesh on "
+                      f"nostr+mqtt {both:.1f} s, models ready {time.monotonic() - t0:.1f} s after the first navigation")
+
     def close_tab(self, tab: Tab) -> None:
         self.tabs.remove(tab)
         tab.context.close()

@@ -8,7 +8,6 @@ import json
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ import pytest
 from rakis_py.analytics import metrics
 from rakis_py.analytics.io import load_dataset
 from rakis_py.analytics.schema import SCHEMA, problems
-from tests.network.conftest import dump, links, submit, wait_final, wait_mesh
+from tests.network.conftest import dump, links, submit, wait_final
 
 pytestmark = pytest.mark.browser
 
@@ -29,16 +28,8 @@ CHANNELS = {"nostr", "mqtt"}
 
 @pytest.fixture(scope="module")
 def tabs(network):
-    t0 = time.monotonic()
-    tabs = [network.open_tab(f"tab{i}") for i in range(N_TABS)]
-    for tab in tabs:
-        tab.page.wait_for_function("document.body.dataset.ready", timeout=240_000)
-        tab.synthient_id = tab.js("window.rakis.status().synthientId")
-    wait_mesh(tabs, every=False)
-    for tab in tabs:
-        network.wait_booted(tab)
-    print(f"\n{N_TABS} tabs up, linked and with models ready in {time.monotonic() - t0:.1f} s: "
-          + "; ".join(f"{t.name} {links(t)}" for t in tabs))
+    tabs, timing = network.open_nodes(N_TABS)
+    print("\n" + timing + ": " + "; ".join(f"{t.name} {links(t)}" for t in tabs))
     return tabs
 
 

@@ -25,26 +25,8 @@ NOISE = ("duplicate", "own_echo")     # not hostile: extra copies over a second 
 
 @pytest.fixture(scope="module")
 def tabs(network):
-    t0 = time.monotonic()
-    tabs = [network.open_tab(f"tab{i}") for i in range(N_TABS)]
-    for tab in tabs:
-        tab.page.wait_for_function("document.body.dataset.ready", timeout=240_000)
-        tab.synthient_id = tab.js("window.rakis.status().synthientId")
-    nodes = time.monotonic() - t0
-    # Every pair linked on some channel is what the protocol needs; both channels is what the
-    # redundant channels promise.
-    wait_mesh(tabs, every=False)
-    linked = time.monotonic() - t0
-    try:
-        wait_mesh(tabs, timeout_s=60)
-    except Exception:
-        raise AssertionError("no full mesh on nostr+mqtt within 60 s: "
-                             + "; ".join(f"{t.name} {links(t)}" for t in tabs)) from None
-    both = f"{time.monotonic() - t0:.1f} s"
-    for tab in tabs:
-        network.wait_booted(tab)
-    print(f"\n{N_TABS} tabs: nodes up {nodes:.1f} s, every pair linked {linked:.1f} s, full mesh on "
-          f"nostr+mqtt {both}, models ready {time.monotonic() - t0:.1f} s after the first navigation")
+    tabs, timing = network.open_nodes(N_TABS)
+    print("\n" + timing)
     return tabs
 
 

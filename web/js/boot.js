@@ -166,7 +166,18 @@ function dispatch(event) {
   return Promise.resolve([]);
 }
 
+// Plain http from another machine is not a secure context: the browser gives it no crypto.subtle,
+// which the identity's encryption, Trystero's signalling and Ed25519 all need. Say so up front.
+function checkSecureContext() {
+  if (globalThis.isSecureContext && globalThis.crypto?.subtle) return;
+  throw new Error(`${location.origin} is not a secure context, so this browser gives the page no ` +
+    "WebCrypto (crypto.subtle), which the identity, the network's signalling and signatures need. " +
+    "Open the page over https, or on http://localhost / http://127.0.0.1, or mark this origin as " +
+    "secure in chrome://flags/#unsafely-treat-insecure-origin-as-secure (docs/network.md, LAN).");
+}
+
 async function main() {
+  checkSecureContext();
   const started = performance.now();
   const configP = loadNetworkConfig();
   configP.catch(() => {});   // reported where it is awaited
