@@ -2,9 +2,15 @@
 
     python -m rakis_py.serve [--dist dist] [--host 127.0.0.1] [--port 8000] [--topic rakis2]
                              [--nostr-port P+1] [--mqtt-port P+2] [--mqtt-tcp-port P+3] [--no-mqtt]
+                             [--tls [--cert FILE --key FILE] [--tls-dir DIR]]
 
 Relay ports default to the page port + 1, 2, 3 (stable numbers for a LAN firewall); 0 picks free
-ones. The page learns them from /rakis-config.json, so only --port has to be shared."""
+ones. The page learns them from /rakis-config.json, so only --port has to be shared.
+
+--tls (for a LAN: a page from another machine over plain http is not a secure context) serves
+https with --cert/--key or a self-signed certificate kept in --tls-dir, and passes the relays
+through the page port (wss://HOST:PORT/relay/nostr, /relay/mqtt): one port, one certificate; the
+relays themselves then listen on 127.0.0.1 only."""
 
 from __future__ import annotations
 
@@ -17,9 +23,11 @@ from pathlib import Path
 
 from .ports import PortInUse, check_free
 from .relays import LocalRelays, RelayError
+from . import tls
 from .site_config import SiteConfig
 from .static import StaticServer
 from .trystero_names import DEFAULT_TOPIC, network_kind
+from .ws_proxy import relay_path
 
 # Kinds nostr-sdk's LocalRelay refuses (NIP-42 auth, Blossom auth, NIP-98 HTTP auth).
 LOCAL_RELAY_REFUSED_KINDS = {22242, 24242, 27235}
@@ -36,8 +44,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--mqtt-port", type=int, default=None, help="mosquitto websockets port (default port+2)")
     p.add_argument("--mqtt-tcp-port", type=int, default=None, help="mosquitto TCP port (default port+3)")
     p.add_argument("--no-mqtt", action="store_true", help="do not start mosquitto even when installed")
+    p.add_argument("--tls", action="store_true",
+                   help="https, relays proxied on the page port (wss://HOST:PORT/relay/NAME)")
+    p.add_argument("--cert", type=Path, default=None, help="TLS certificate (PEM; implies --tls)")
+    p.add_argument("--key", type=Path, default=None, help="its private key (PEM)")
+    p.add_argument("--tls-dir", type=Path, default=tls.DEFAULT_TLS_DIR,
+                   help="where the self-signed certificate is kept and reused (default %(default)s)")
     p.add_argument("--verbose", action="store_true", help="log every HTTP request")
     args = p.parse_args(argv)
+    if (args.cert is None) != (args.key is None):
+        p.error("--cert and --key go together")
+    args.tls = args.tls or args.cert is not None
     derived = {"nostr_port": 1, "mqtt_port": 2, "mqtt_tcp_port": 3}
     for name, offset in derived.items():
         if getattr(args, name) is None:
@@ -80,22 +97,48 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
 
-    relays = LocalRelays(args.host, args.nostr_port, args.mqtt_port, args.mqtt_tcp_port,
+    cert = None
+    if args.tls:
+        try:
+            cert = (tls.given(args.cert, args.key) if args.cert is not None
+                    else tls.self_signed(args.tls_dir, tls.local_names(args.host, lan_address())))
+        except (OSError, ValueError) as e:  # ssl.SSLError is an OSError
+            print(f"rakis serve: no usable TLS certificate: {e}", file=sys.stderr)
+            return 2
+    # Behind the proxy the relays need not be reachable from anywhere but this machine.
+    relay_host = "127.0.0.1" if cert else args.host
+    relays = LocalRelays(relay_host, args.nostr_port, args.mqtt_port, args.mqtt_tcp_port,
                          mqtt=False if args.no_mqtt else None)
-    config = SiteConfig(topic=args.topic, bind_host=args.host)
-    site = StaticServer(args.dist, args.host, args.port, config.to_json, quiet=not args.verbose)
+    config = SiteConfig(topic=args.topic, bind_host=args.host, proxied=cert is not None,
+                        tls=cert is not None)
+    site = StaticServer(args.dist, args.host, args.port, config.to_json, quiet=not args.verbose,
+                        ssl_context=cert.ssl_context() if cert else None)
     try:
         check_free(args.host, args.port, "page server", "--port")  # fail before starting relays
         relays.start()
         config.relay_ports = relays.ports()
+        if cert:
+            site.ws_routes = {relay_path(name): ("127.0.0.1", port)
+                              for name, port in config.relay_ports.items()}
         site.start()
+        config.page_port = site.port
         print(f"rakis serve: {site.url}  (network {args.topic!r})", flush=True)
+        scheme = "https" if cert else "http"
         if args.host in ("0.0.0.0", "::", ""):
             lan = lan_address()
             if lan:
-                print(f"  on the LAN: http://{lan}:{site.port}/", flush=True)
+                print(f"  on the LAN: {scheme}://{lan}:{site.port}/", flush=True)
+        if cert:
+            origin = "generated" if cert.generated else ("given" if args.cert else "reused")
+            print(f"  certificate ({origin}) {cert.cert}", flush=True)
+            print(f"    SHA-256 {cert.fingerprint}", flush=True)
+            print(f"    for {', '.join(cert.names)}", flush=True)
+            if args.cert is None:
+                print("    self-signed: each browser warns once; check the fingerprint above, then "
+                      "Advanced > Proceed (Chrome) or Accept the Risk (Firefox)", flush=True)
         for name, relay in relays.relays.items():
-            print(f"  {name:6} relay {relay.url}  (pid {relay.pid})", flush=True)
+            via = f" via wss://HOST:{site.port}{relay_path(name)}" if cert else ""
+            print(f"  {name:6} relay {relay.url}{via}  (pid {relay.pid})", flush=True)
         for name, why in relays.skipped.items():
             print(f"  {name:6} not started: {why}", flush=True)
         print("Ctrl-C to stop.", flush=True)

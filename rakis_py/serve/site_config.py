@@ -6,7 +6,10 @@
      "iceServers": []}                                   no STUN/TURN lookups offline
 
 Relay URLs are built per request from the Host the browser used, so a page opened over the LAN
-(`--host 0.0.0.0`, http://192.168.1.5:8000/) gets ws://192.168.1.5:PORT and not 127.0.0.1."""
+(`--host 0.0.0.0`, http://192.168.1.5:8000/) gets ws://192.168.1.5:PORT and not 127.0.0.1.
+
+With `proxied` (`rakis serve --tls`) the relays are reached through the page's own port instead
+(ws_proxy.py): wss://192.168.1.5:8000/relay/nostr, the Host header kept as the browser sent it."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from .trystero_names import DEFAULT_TOPIC
+from .ws_proxy import relay_path
 
 
 @dataclass
@@ -23,14 +27,24 @@ class SiteConfig:
     relay_ports: dict[str, int] = field(default_factory=dict)
     ice_servers: list[dict] = field(default_factory=list)
     bind_host: str = "127.0.0.1"
+    # Relays behind the page server on /relay/<name> (then page_port is where, tls says wss).
+    proxied: bool = False
+    tls: bool = False
+    page_port: int = 0
 
     def to_json(self, request_host: str | None = None) -> dict:
         host = _hostname(request_host) or _url_host(self.bind_host)
+        if self.proxied:
+            scheme = "wss" if self.tls else "ws"
+            where = _host_and_port(request_host) or f"{_url_host(self.bind_host)}:{self.page_port}"
+            relays = {name: [f"{scheme}://{where}{relay_path(name)}"] for name in self.relay_ports}
+        else:
+            relays = {name: [f"ws://{host}:{port}"] for name, port in self.relay_ports.items()}
         return {
             "version": 1,
             "source": "rakis serve",
             "topic": self.topic,
-            "relays": {name: [f"ws://{host}:{port}"] for name, port in self.relay_ports.items()},
+            "relays": relays,
             "iceServers": list(self.ice_servers),
         }
 
@@ -61,3 +75,16 @@ def _hostname(host_header: str | None) -> str | None:
     if not name or not all(c.isalnum() or c in ".-_" for c in name):
         return None
     return name
+
+
+def _host_and_port(host_header: str | None) -> str | None:
+    """The Host header as a URL authority ("example:8443", "[::1]:8443", "example"), or None."""
+    name = _hostname(host_header)
+    if name is None:
+        return None
+    rest = host_header.strip()[len(name):]
+    if rest == "":
+        return name
+    if rest.startswith(":") and rest[1:].isdigit() and 0 < int(rest[1:]) < 65536:
+        return name + rest
+    return None
