@@ -27,7 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--scenario", default="small", choices=sorted(scenarios.SCENARIOS))
     ap.add_argument("--nodes", type=int, default=None, help="nodes over the whole run (default: the scenario's)")
     ap.add_argument("--duration", type=float, default=None, help="simulated seconds of load (default: the scenario's)")
-    ap.add_argument("--protocol", choices=("v1", "v2"), default=None, help="security-frame rules (default: the scenario's)")
+    ap.add_argument("--protocol", choices=("v1", "v2"), default="v2",
+                    help="protocol rules of every request (default v2, for every scenario; v1 only when asked)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--crypto", choices=("standin", "ed25519"), default=None,
                     help="signing: declared stand-in (fast) or real Ed25519")
@@ -44,8 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
 def configure(args: argparse.Namespace) -> scenarios.Scenario:
     from dataclasses import replace
     sc = scenarios.get(args.scenario).with_size(args.nodes, args.duration)
-    if args.protocol:
-        sc = sc.with_protocol(1 if args.protocol == "v1" else 2)
+    sc = sc.with_protocol(1 if args.protocol == "v1" else 2)
     if args.crypto:
         sc = replace(sc, crypto=args.crypto)
     return sc

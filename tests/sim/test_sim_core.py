@@ -45,6 +45,16 @@ def test_real_core_run_is_deterministic_and_conserves_copies():
     assert sum(a["links"]["outcomes"].values()) == a["links"]["copies"] > 0
 
 
+@pytest.mark.parametrize("name", sorted(scenarios.SCENARIOS))
+def test_every_scenario_runs_v2_unless_v1_is_asked(name):
+    """The issue: `--scenario st1 --protocol v1` is the calibration, the default protocol is v2."""
+    assert scenarios.get(name).load.frame.protocol == 2
+    parse = cli.build_parser().parse_args
+    assert cli.configure(parse(["--scenario", name])).load.frame.protocol == 2
+    assert cli.configure(parse(["--scenario", name, "--protocol", "v1"])).load.frame.protocol == 1
+    assert cli.configure(parse(["--scenario", name, "--protocol", "v2"])).load.frame.protocol == 2
+
+
 def test_cli_json_prints_one_summary_object(capsys, tmp_path):
     rc = cli.main(["--scenario", "tiny", "--protocol", "v2", "--seed", "2", "--json", "--out", str(tmp_path),
                    "--no-report", "--network-log"])
