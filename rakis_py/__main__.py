@@ -1,4 +1,4 @@
-"""`rakis` / `python -m rakis_py`: the command line (sim, serve, bench, analyze).
+"""`rakis` / `python -m rakis_py`: the command line (sim, serve, bench, analyze, dataset).
 
 Each subcommand lives in its own module; this file only dispatches, so `import rakis_py` stays
 light (the browser never imports the CLI)."""
@@ -14,6 +14,7 @@ commands:
   serve     serve dist/ with local relays (rakis serve --help)
   bench     run the benchmark suite, one JSON object with --json (rakis bench --help)
   analyze   build the stability report from datasets (rakis analyze --help)
+  dataset   convert a node dataset to Parquet or JSON Lines (rakis dataset convert --help)
 """
 
 
@@ -29,6 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     if cmd == "analyze":
         from rakis_py.analytics.cli import main as analyze_main
         return analyze_main(rest)
+    if cmd == "dataset":
+        from rakis_py.analytics.cli import dataset_main
+        return dataset_main(rest)
     if cmd == "serve":
         from rakis_py.serve.cli import main as serve_main
         return serve_main(rest)

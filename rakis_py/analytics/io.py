@@ -55,6 +55,28 @@ class Dataset:
             recs.sort(key=lambda x: x.get("t", 0))
         return cls(meta or {"kind": "meta", "schema": SCHEMA, "node": "?"}, kinds, path)
 
+    def records(self) -> list[dict]:
+        """Every record, meta first, then all kinds merged in time order (what `write_jsonl`
+        and `write_parquet` take; the order a browser export has)."""
+        rest = sorted((r for recs in self.kinds.values() for r in recs), key=lambda r: r.get("t") or 0)
+        return [self.meta] + rest
+
+
+class MissingDependency(ImportError):
+    """A CPython-only library the asked-for work needs is not installed; the message says which
+    and how to get it (`pip install 'rakis-py[analyze]'`)."""
+
+
+def require(module: str, purpose: str):
+    """Import `module` (matplotlib, pyarrow, ...) or raise MissingDependency naming the extra."""
+    import importlib
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        top = module.split(".")[0]
+        raise MissingDependency(f"{purpose} needs {top}, which is not installed ({e}): "
+                                f"pip install 'rakis-py[analyze]' (or pip install {top})") from e
+
 
 # ---------------------------------------------------------------------- writers
 
@@ -75,8 +97,8 @@ def write_jsonl(records: Iterable[dict], dest: Union[str, IO[str]]) -> int:
 def write_parquet(records: Iterable[dict], out_dir: str) -> list[str]:
     """One Parquet file per kind (`<kind>.parquet`) in `out_dir`; list and dict fields are stored
     as JSON strings (they are small and ragged). Needs pyarrow (CPython only)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    pa = require("pyarrow", "writing Parquet")
+    pq = require("pyarrow.parquet", "writing Parquet")
 
     os.makedirs(out_dir, exist_ok=True)
     by_kind: dict[str, list[dict]] = {}
@@ -121,7 +143,7 @@ def load_dataset(path: str, observer: Optional[str] = None) -> Dataset:
 
 
 def _read_parquet(path: str) -> Dataset:
-    import pyarrow.parquet as pq
+    pq = require("pyarrow.parquet", "reading a Parquet dataset")
 
     records: list[dict] = []
     for name in sorted(os.listdir(path)):
