@@ -2,7 +2,7 @@
 
     python -m rakis_py.serve [--dist dist] [--host 127.0.0.1] [--port 8000] [--topic rakis2]
                              [--nostr-port P+1] [--mqtt-port P+2] [--mqtt-tcp-port P+3] [--no-mqtt]
-                             [--tls [--cert FILE --key FILE] [--tls-dir DIR]]
+                             [--tls [--cert FILE --key FILE] [--tls-dir DIR]] [--ice-servers JSON]
 
 Relay ports default to the page port + 1, 2, 3 (stable numbers for a LAN firewall); 0 picks free
 ones. The page learns them from /rakis-config.json, so only --port has to be shared.
@@ -10,7 +10,10 @@ ones. The page learns them from /rakis-config.json, so only --port has to be sha
 --tls (for a LAN: a page from another machine over plain http is not a secure context) serves
 https with --cert/--key or a self-signed certificate kept in --tls-dir, and passes the relays
 through the page port (wss://HOST:PORT/relay/nostr, /relay/mqtt): one port, one certificate; the
-relays themselves then listen on 127.0.0.1 only."""
+relays themselves then listen on 127.0.0.1 only.
+
+--ice-servers '[{"urls": "stun:HOST:3478"}]' hands the page STUN/TURN servers (default none: peers
+on one machine or LAN connect directly); a URL parameter ?iceServers= still overrides it per tab."""
 
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ from pathlib import Path
 from .ports import PortInUse, check_free
 from .relays import LocalRelays, RelayError
 from . import tls
-from .site_config import SiteConfig
+from .site_config import SiteConfig, parse_ice_servers
 from .static import StaticServer
 from .trystero_names import DEFAULT_TOPIC, network_kind
 from .ws_proxy import relay_path
@@ -50,6 +53,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--key", type=Path, default=None, help="its private key (PEM)")
     p.add_argument("--tls-dir", type=Path, default=tls.DEFAULT_TLS_DIR,
                    help="where the self-signed certificate is kept and reused (default %(default)s)")
+    p.add_argument("--ice-servers", type=_ice_servers_arg, default=[], metavar="JSON",
+                   help="STUN/TURN servers the page gives WebRTC, a JSON list of RTCIceServer objects, "
+                        "e.g. '[{\"urls\": \"stun:stun.example.org:3478\"}]' (default: none)")
     p.add_argument("--verbose", action="store_true", help="log every HTTP request")
     args = p.parse_args(argv)
     if (args.cert is None) != (args.key is None):
@@ -60,6 +66,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         if getattr(args, name) is None:
             setattr(args, name, args.port + offset if args.port else 0)
     return args
+
+
+def _ice_servers_arg(text: str) -> list[dict]:
+    try:
+        return parse_ice_servers(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def check_topic(topic: str) -> str | None:
@@ -110,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     relays = LocalRelays(relay_host, args.nostr_port, args.mqtt_port, args.mqtt_tcp_port,
                          mqtt=False if args.no_mqtt else None)
     config = SiteConfig(topic=args.topic, bind_host=args.host, proxied=cert is not None,
-                        tls=cert is not None)
+                        tls=cert is not None, ice_servers=args.ice_servers)
     site = StaticServer(args.dist, args.host, args.port, config.to_json, quiet=not args.verbose,
                         ssl_context=cert.ssl_context() if cert else None)
     try:
@@ -141,6 +154,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {name:6} relay {relay.url}{via}  (pid {relay.pid})", flush=True)
         for name, why in relays.skipped.items():
             print(f"  {name:6} not started: {why}", flush=True)
+        if args.ice_servers:
+            urls = [u for s in args.ice_servers for u in ([s["urls"]] if isinstance(s["urls"], str) else s["urls"])]
+            print(f"  ICE servers: {', '.join(urls)}", flush=True)
         print("Ctrl-C to stop.", flush=True)
         reported: set[str] = set()
         while not stop.wait(1.0):

@@ -4,6 +4,7 @@
      "topic": "rakis2",                                  network name (v1 `topic`)
      "relays": {"nostr": ["ws://HOST:PORT"], "mqtt": ["ws://HOST:PORT"]},   one entry per channel
      "iceServers": []}                                   no STUN/TURN lookups offline
+                                                         (`rakis serve --ice-servers JSON`)
 
 Relay URLs are built per request from the Host the browser used, so a page opened over the LAN
 (`--host 0.0.0.0`, http://192.168.1.5:8000/) gets ws://192.168.1.5:PORT and not 127.0.0.1.
@@ -14,6 +15,7 @@ With `proxied` (`rakis serve --tls`) the relays are reached through the page's o
 from __future__ import annotations
 
 import ipaddress
+import json
 from dataclasses import dataclass, field
 
 from .trystero_names import DEFAULT_TOPIC
@@ -47,6 +49,47 @@ class SiteConfig:
             "relays": relays,
             "iceServers": list(self.ice_servers),
         }
+
+
+ICE_SCHEMES = ("stun:", "stuns:", "turn:", "turns:")
+ICE_KEYS = {"urls", "username", "credential"}
+ICE_EXAMPLE = '[{"urls": "stun:stun.example.org:3478"}, {"urls": ["turn:turn.example.org:3478"], "username": "u", "credential": "p"}]'
+
+
+def parse_ice_servers(text: str) -> list[dict]:
+    """`--ice-servers` / `?iceServers=`: a JSON list of RTCIceServer objects, checked here so a bad
+    value is a clear error at startup rather than a failed RTCPeerConnection in every tab.
+    Each entry: `urls` (a stun:/stuns:/turn:/turns: URL or a non-empty list of them), and for
+    TURN `username` and `credential` (strings; browsers refuse a TURN server without them)."""
+    try:
+        value = json.loads(text)
+    except ValueError as e:
+        raise ValueError(f"not JSON ({e}); expected a list such as {ICE_EXAMPLE}") from None
+    if not isinstance(value, list):
+        raise ValueError(f"expected a JSON list of ICE servers, got {type(value).__name__}; e.g. {ICE_EXAMPLE}")
+    out = []
+    for i, server in enumerate(value):
+        where = f"ICE server {i}"
+        if not isinstance(server, dict):
+            raise ValueError(f"{where} is not an object with \"urls\"; e.g. {ICE_EXAMPLE}")
+        unknown = sorted(set(server) - ICE_KEYS)
+        if unknown:
+            hint = ' (the key is "urls")' if "url" in unknown else ""
+            raise ValueError(f"{where} has unknown keys {unknown}{hint}; allowed: urls, username, credential")
+        urls = server.get("urls")
+        urls = [urls] if isinstance(urls, str) else urls
+        if not isinstance(urls, list) or not urls or not all(isinstance(u, str) for u in urls):
+            raise ValueError(f"{where}: \"urls\" must be a URL string or a non-empty list of them")
+        for u in urls:
+            if not u.startswith(ICE_SCHEMES) or len(u) <= u.index(":") + 1:
+                raise ValueError(f"{where}: {u!r} is not a stun:, stuns:, turn: or turns: URL")
+        for key in ("username", "credential"):
+            if key in server and not isinstance(server[key], str):
+                raise ValueError(f"{where}: \"{key}\" must be a string")
+        if any(u.startswith("turn") for u in urls) and not ("username" in server and "credential" in server):
+            raise ValueError(f"{where}: a TURN server needs \"username\" and \"credential\"")
+        out.append(dict(server))
+    return out
 
 
 def _url_host(host: str) -> str:
