@@ -6,9 +6,10 @@ The node-level figures run 4 tabs of the real page (each its own profile, identi
 both model workers) on a fresh network name over the local relays, submit quorum-3 requests from
 different tabs at once and read every tab's view of them: consensus_overhead_s (request deadline to
 consensus on the last tab), agreement_4tabs (share of requests whose outcome is identical and
-successful on all 4), and from the tabs' traffic counters (window.rakis.network(): each packet
-counted once, by its sender) and token totals: packets_per_request_n4, bytes_per_token,
-tokens_per_packet. A page that does not network its node gives null with that reason."""
+successful on all 4), and from the tabs' exported datasets (window.rakis.exportDataset(); each
+packet counted once over the 4 tabs and token counts of every tab's own inferences, datasets.py):
+packets_per_request_n4, bytes_per_token, tokens_per_packet. A page that does not network its node
+gives null with that reason."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import re
 import time
 import uuid
 
+from . import datasets as ds
 from .chromium import PAGES, ensure_dist, session
 from .runner import Context, Group, Unavailable, summarize, unavailable
 
@@ -97,6 +99,9 @@ NODE_TABS = 4
 PASSWORD = "rakis bench"
 BOOT_TIMEOUT_MS = 300_000   # Pyodide + rakis_py + both models in 4 tabs sharing the machine
 PROMPT = "What is the capital of France?"
+# The tab's dataset as JSON Lines once every record so far is in IndexedDB; null: no export yet.
+EXPORT = """async () => { if (typeof window.rakis.exportDataset !== "function") return null;
+  await window.rakis.flushed(); return (await window.rakis.exportDataset()).text; }"""
 LINKED = """([others, channels]) => { const l = window.rakis.network().links;
   return channels.every((c) => others.every((o) => l.some((x) => x.channel === c && x.synthientId === o))); }"""
 
@@ -132,10 +137,10 @@ def _outcome(view: dict | None) -> dict | None:
             "commitSetHash": c.get("commitSetHash")}
 
 
-def run_node_tabs(ctx: Context, requests: int, time_ms: int, max_tokens: int) -> list[dict]:
+def run_node_tabs(ctx: Context, requests: int, time_ms: int, max_tokens: int) -> tuple[list[dict], list | None]:
     """4 node tabs on the local relays; `requests` quorum-3 requests submitted together from
-    different tabs; per request: outcomes per tab, deadline -> last tab's consensus, traffic and
-    tokens of all tabs (each packet counted once: by its sender)."""
+    different tabs. Returns (per request: outcomes per tab, deadline -> last tab's consensus;
+    the 4 tabs' exported datasets as record lists, or None when the page exports none)."""
     s = session(ctx)
     channels = s.channels()
     if not channels:
@@ -153,7 +158,7 @@ def run_node_tabs(ctx: Context, requests: int, time_ms: int, max_tokens: int) ->
             if p.evaluate("document.body.dataset.ready") != "true":
                 raise RuntimeError(f"a node tab did not start: {p.inner_text('#errors')[:300]}")
             if p.evaluate("typeof window.rakis.network") != "function":
-                raise Unavailable("the page has no window.rakis.network() (traffic counters) yet")
+                raise Unavailable("the page has no window.rakis.network() (links) yet")
         ids = [p.evaluate("window.rakis.status().synthientId") for p in pages]
         for p, me in zip(pages, ids):
             p.wait_for_function(LINKED, arg=[[o for o in ids if o != me], channels], timeout=120_000)
@@ -161,15 +166,14 @@ def run_node_tabs(ctx: Context, requests: int, time_ms: int, max_tokens: int) ->
                                 "window.rakis.status().workers.every(w => w.state === 'ready')",
                                 timeout=BOOT_TIMEOUT_MS)
         ctx.log(f"[bench]   {NODE_TABS} node tabs booted, meshed and models ready in {time.monotonic() - t0:.0f} s")
-        tokens0 = [p.evaluate("window.rakis.status().totalTokens") or 0 for p in pages]
         rids = []
         for i in range(requests):
             rids.append(pages[i % NODE_TABS].evaluate("o => window.rakis.submit(o)", {
                 "prompt": PROMPT, "quorum": 3, "agreement": 50, "timeMs": time_ms,
                 "maxTokens": max_tokens, "temperature": 0}))
         views = {rid: [_wait_final(p, rid, time_ms / 1000 + 150) for p in pages] for rid in rids}
-        tokens = sum((p.evaluate("window.rakis.status().totalTokens") or 0) - t for p, t in zip(pages, tokens0))
-        traffic = [p.evaluate("window.rakis.network().traffic.byRequest") or {} for p in pages]
+        texts = [p.evaluate(EXPORT) for p in pages]
+        datasets = None if None in texts else [ds.parse_jsonl(t) for t in texts]
         if any(c.offsite for c in contexts):
             raise RuntimeError(f"a node tab requested off-machine URLs: {[c.offsite[:2] for c in contexts]}")
     finally:
@@ -186,12 +190,8 @@ def run_node_tabs(ctx: Context, requests: int, time_ms: int, max_tokens: int) ->
             "agreed": None not in outcomes and outcomes[0]["success"] is True
                       and all(o == outcomes[0] for o in outcomes),
             "overhead_s": (max(done) - ending) / 1000 if len(done) == NODE_TABS and None not in done and ending else None,
-            "packets": sum((t.get(rid) or {}).get("packets", 0) for t in traffic),
-            "bytes": sum((t.get(rid) or {}).get("bytes", 0) for t in traffic),
         })
-    if out:
-        out[0]["tokens_all_requests"] = tokens
-    return out
+    return out, datasets
 
 
 def measure_node_network(ctx: Context, wanted: frozenset[str]) -> dict:
@@ -202,10 +202,13 @@ def measure_node_network(ctx: Context, wanted: frozenset[str]) -> dict:
                   "loopback transport), so 4 networked node tabs cannot be measured")
         return {name: unavailable(reason) for name in wanted}
     n, time_ms, max_tokens = ctx.runs(2, 6), ctx.runs(30_000, 40_000), ctx.runs(12, 32)
-    runs = run_node_tabs(ctx, n, time_ms, max_tokens)
+    runs, datasets = run_node_tabs(ctx, n, time_ms, max_tokens)
+    traffic = ds.request_traffic(datasets, [r["requestId"] for r in runs]) if datasets else {}
     for r in runs:
+        t = traffic.get(r["requestId"], {})
         ctx.log(f"[bench]   request {r['requestId']}: agreed {r['agreed']}, deadline -> last tab "
-                f"{r['overhead_s']} s, {r['packets']} packets, {r['bytes']} bytes")
+                f"{r['overhead_s']} s, {t.get('packets')} packets, {t.get('bytes')} bytes, "
+                f"{t.get('tokens')} tokens {t.get('by_type')}")
     note = (f"{NODE_TABS} node tabs, {n} quorum-3 requests submitted together (v2, {time_ms // 1000} s, "
             f"{max_tokens} tokens max)")
     out = {}
@@ -215,17 +218,33 @@ def measure_node_network(ctx: Context, wanted: frozenset[str]) -> dict:
     agreed = sum(1 for r in runs if r["agreed"])
     out["agreement_4tabs"] = summarize([agreed / len(runs)], "share", 3,
                                        note + f"; {agreed} of {len(runs)} quorums identical on all tabs")
-    tokens = runs[0]["tokens_all_requests"]
-    packets = sum(r["packets"] for r in runs)
-    nbytes = sum(r["bytes"] for r in runs)
-    src = "; from window.rakis.network().traffic (packets each counted once, by their sender; the page " \
-          "exports no dataset yet) and status().totalTokens (every inference of the run)"
-    out["packets_per_request_n4"] = summarize([r["packets"] for r in runs], "packets", 1, note + src)
-    out["bytes_per_token"] = (summarize([nbytes / tokens], "bytes/token", 1, note + src + "; one value for the run")
-                              if tokens else unavailable("no tokens were generated"))
-    out["tokens_per_packet"] = (summarize([tokens / packets], "tokens/packet", 3, note + src + "; one value for the run")
-                                if packets and tokens else unavailable("no packets or tokens were counted"))
+    out.update(traffic_figures(traffic, note))
     return {k: v for k, v in out.items() if k in wanted}
+
+
+def traffic_figures(traffic: dict[str, dict], note: str) -> dict:
+    """packets_per_request_n4 (one value per request), bytes_per_token and tokens_per_packet (one
+    value for the run) from `datasets.request_traffic` of the tabs' exported datasets."""
+    names = ("packets_per_request_n4", "bytes_per_token", "tokens_per_packet")
+    if not traffic:
+        return {n: unavailable("the page exports no dataset (window.rakis.exportDataset)") for n in names}
+    total = ds.traffic_totals(traffic.values())
+    src = ("; from the 4 tabs' exported datasets (window.rakis.exportDataset()): the requests' packets, "
+           "each counted once over the tabs (first deliveries, deduplicated by sender, type, requestId "
+           "and createdAt), their encoded sizes, and the exact token counts of every tab's own inference")
+    if total["unsized"]:
+        src += f"; {total['unsized']} packets without a recorded size counted as 0 bytes"
+    out = {"packets_per_request_n4": summarize([t["packets"] for t in traffic.values()], "packets", 1, note + src)}
+    out["bytes_per_token"] = (summarize([total["bytes_per_token"]], "bytes/token", 1,
+                                        note + src + f"; one value for the run: {total['bytes']} bytes / "
+                                        f"{total['tokens']} tokens")
+                              if total["bytes_per_token"] is not None else unavailable("no tokens were generated"))
+    out["tokens_per_packet"] = (summarize([total["tokens_per_packet"]], "tokens/packet", 3,
+                                          note + src + f"; one value for the run: {total['tokens']} tokens / "
+                                          f"{total['packets']} packets")
+                                if total["tokens_per_packet"] is not None
+                                else unavailable("no packets or tokens were counted"))
+    return out
 
 
 MESH = Group("network-mesh", ("mesh_s_2", "mesh_s_4", "mesh_s_8"), measure_mesh)
