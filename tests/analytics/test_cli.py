@@ -127,3 +127,24 @@ def test_reading_parquet_without_pyarrow_is_named(monkeypatch, tmp_path, golden_
     monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
     assert cli.main([pq_dir, "--out", str(tmp_path / "r")]) == 2
     assert "reading a Parquet dataset needs pyarrow" in capsys.readouterr().err
+
+
+def _in_file_requirements(name: str) -> dict[str, str]:
+    """requirements/<name>.in as {project name: requirement line}."""
+    out = {}
+    with open(os.path.join(ROOT, "requirements", f"{name}.in"), encoding="utf-8") as f:
+        for line in f:
+            line = line.split("#")[0].strip()
+            if line:
+                out[line.split("[")[0].split("=")[0].split("<")[0].split(">")[0].strip().lower()] = line
+    return out
+
+
+def test_the_analyze_extra_matches_the_requirements():
+    """`pip install 'rakis-py[analyze]'` (the name the error messages give) gets what the report and
+    Parquet need, as requirements/test.in states it."""
+    import tomllib
+    with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
+        extras = tomllib.load(f)["project"]["optional-dependencies"]
+    wanted = _in_file_requirements("test")
+    assert sorted(extras["analyze"]) == sorted(wanted[n] for n in ("matplotlib", "pyarrow"))

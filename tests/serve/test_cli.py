@@ -193,3 +193,12 @@ console.log(JSON.stringify(out));
         message, detail = res["errors"][0]
         assert "?iceServers=" in message and "ignored" in message
         assert why in detail, (v, detail)
+
+
+def test_the_serve_extra_matches_the_requirements():
+    """`pip install 'rakis-py[serve]'` gets the local Nostr relay, pinned as requirements/serve.in."""
+    import tomllib
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    pinned = [line.strip() for line in (ROOT / "requirements" / "serve.in").read_text().splitlines()
+              if line.strip().startswith("nostr-sdk")]
+    assert pinned == ["nostr-sdk==0.45.1"] and extras["serve"] == pinned
