@@ -33,7 +33,7 @@ async def _run(host: str, port: int) -> int:
     try:
         import nostr_sdk
     except ImportError:
-        _say(error="nostr-sdk is not installed (pip install nostr-sdk)", kind="missing")
+        _say(error="nostr-sdk is not installed: pip install 'rakis-py[serve]' (or pip install nostr-sdk==0.45.1)", kind="missing")
         return 3
     relay = (nostr_sdk.LocalRelayBuilder().addr(host).port(port)
              .rate_limit(nostr_sdk.RateLimit(max_reqs=MAX_REQS, notes_per_minute=NOTES_PER_MINUTE))

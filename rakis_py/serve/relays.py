@@ -155,7 +155,7 @@ class NostrRelay(ChildRelay):
         try:
             import nostr_sdk  # noqa: F401
         except ImportError:
-            return "nostr-sdk is not installed (pip install nostr-sdk)"
+            return "nostr-sdk is not installed: pip install 'rakis-py[serve]' (or pip install nostr-sdk==0.45.1)"
         return None
 
     def _resolve_ports(self) -> None:

@@ -202,3 +202,14 @@ def test_the_serve_extra_matches_the_requirements():
     pinned = [line.strip() for line in (ROOT / "requirements" / "serve.in").read_text().splitlines()
               if line.strip().startswith("nostr-sdk")]
     assert pinned == ["nostr-sdk==0.45.1"] and extras["serve"] == pinned
+
+
+def test_serve_without_nostr_sdk_names_the_extra(site_dir, tmp_path):
+    # A sitecustomize on the path that hides nostr_sdk, as if it were not installed.
+    (tmp_path / "hide").mkdir()
+    (tmp_path / "hide" / "sitecustomize.py").write_text("import sys\nsys.modules['nostr_sdk'] = None\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path / "hide"), str(ROOT)]))
+    r = subprocess.run([sys.executable, "-m", "rakis_py.serve", "--dist", str(site_dir), "--port", "0", "--no-mqtt"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=30, env=env)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "nostr-sdk is not installed: pip install 'rakis-py[serve]'" in r.stderr
