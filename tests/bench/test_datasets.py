@@ -122,23 +122,27 @@ def test_request_traffic_and_the_figures():
     assert (total["packets"], total["bytes"], total["tokens"]) == (10, 11505 + 870, 40)
     assert total["bytes_per_token"] == (11505 + 870) / 40 and total["tokens_per_packet"] == 40 / 10
 
-    figs = network.traffic_figures(traffic, "3 tabs")
+    figs = network.traffic_figures(traffic, [["r1", "r2"]], "3 tabs")
     assert figs["packets_per_request_n4"]["median"] == 5.0 and figs["packets_per_request_n4"]["runs"] == 2
     assert figs["bytes_per_token"]["median"] == round((11505 + 870) / 40, 1)
-    assert figs["tokens_per_packet"]["median"] == 4.0
+    assert figs["tokens_per_packet"]["median"] == 4.0 and figs["tokens_per_packet"]["runs"] == 1
+    by_round = network.traffic_figures(traffic, [["r1"], ["r2"]], "3 tabs")   # one value per round
+    assert by_round["bytes_per_token"]["runs"] == 2
+    assert by_round["bytes_per_token"]["min"] == round(870 / 7, 1)
+    assert by_round["bytes_per_token"]["max"] == round(11505 / 33, 1)
     assert "exported datasets" in figs["bytes_per_token"]["note"]
     assert "exports no dataset" not in json.dumps(figs)
 
 
 def test_without_datasets_the_traffic_figures_say_why():
-    figs = network.traffic_figures({}, "x")
+    figs = network.traffic_figures({}, [], "x")
     assert set(figs) == {"packets_per_request_n4", "bytes_per_token", "tokens_per_packet"}
     assert all(f["value"] is None and "exportDataset" in f["reason"] for f in figs.values())
 
 
 def test_no_tokens_is_not_a_number():
     tabs = [[meta(A), pkt(1, B, "inferenceCommit", "r1", 1, 100)]]
-    figs = network.traffic_figures(ds.request_traffic(tabs, ["r1"]), "x")
+    figs = network.traffic_figures(ds.request_traffic(tabs, ["r1"]), [["r1"]], "x")
     assert figs["packets_per_request_n4"]["median"] == 1
     assert figs["bytes_per_token"]["value"] is None and figs["tokens_per_packet"]["value"] is None
 
@@ -147,3 +151,14 @@ def test_parse_jsonl_of_an_export():
     text = "\n".join(json.dumps(r) for r in run()[1]) + "\n"
     records = ds.parse_jsonl(text)
     assert records == run()[1] and ds.node_of(records) == B
+
+
+def test_published_results_merge_the_tabs_views():
+    tabs = run()
+    pubs = ds.published_results(tabs, "r1")
+    assert set(pubs) == {A, B} and pubs[A] == {"bEmbeddingHash": "w1", "jointHash": "j1", "commitSetHash": "s1"}
+    assert ds.published_differences(tabs, "r1") == []
+    tabs[2].append(published(54, "r1", C, False, winner="w2"))
+    assert any(d.startswith("bEmbeddingHash differs") for d in ds.published_differences(tabs, "r1"))
+    tabs[2][-1] = published(54, "r1", A, False, joint="j9")     # A's result seen differently by C
+    assert ds.published_differences(tabs, "r1") == ["jointHash: one publisher seen with several values"]
