@@ -5,7 +5,11 @@
 
 ``--json`` prints one JSON object on stdout: {"figures": {name: {median, min, max, runs, unit} |
 {value: null, reason}}, "machine": {...}, "mode": "quick"|"full"}; progress goes to stderr.
-Without it, a table. The same object is written to bench/results/latest.json (or --out)."""
+Without it, a table. The same object is written to bench/results/latest.json (or --out).
+
+--only measures some figures: its result goes to bench/results/partial.json (or --out), never to
+latest.json, which always holds one complete run (every figure of the same run, machine and mode:
+the README table is made from it)."""
 
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ from .runner import ROOT, Context, is_measured, run_groups
 GROUPS = (core.GROUP, sim.GROUP, sim.SCALING_GROUP, browser.READY, browser.LLM, browser.EMBED, network.MESH, network.NODES)
 FIGURES = tuple(name for g in GROUPS for name in g.figures)
 DEFAULT_OUT = ROOT / "bench" / "results" / "latest.json"
+PARTIAL_OUT = ROOT / "bench" / "results" / "partial.json"   # where --only writes unless --out is given
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -32,7 +37,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--quick", action="store_true", help="fewer runs and a reduced st1 (a few minutes)")
     ap.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     ap.add_argument("--only", default="", help=f"comma-separated figure names; known: {', '.join(FIGURES)}")
-    ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where to write the results (JSON)")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="where to write the results (JSON); default bench/results/latest.json, or "
+                         "bench/results/partial.json with --only (latest.json keeps only complete runs)")
     ap.add_argument("--list", action="store_true", help="list the figure names and exit")
     ap.add_argument("--markdown", type=Path, metavar="RESULT_JSON",
                     help="print a saved result as a Markdown table (for the README) and exit")
@@ -102,14 +109,15 @@ def main(argv: list[str] | None = None) -> int:
         figures = run_groups(GROUPS, ctx, only or None)
     finally:
         stop_session(ctx)
-    result = {"figures": figures, "machine": machine.info(), "mode": ctx.mode,
+    result = {"figures": figures, "machine": machine.info(), "mode": ctx.mode, "only": only or None,
               "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "wall_s": round(time.monotonic() - t0, 1)}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    out = args.out or (PARTIAL_OUT if only else DEFAULT_OUT)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     if args.json:
         print(json.dumps(result))
     else:
         print(render(result, TEXT))
-        print(f"(written to {args.out})")
+        print(f"(written to {out})")
     return 0

@@ -128,3 +128,20 @@ def test_packets_per_request_grow_with_nodes_and_v2_sends_fewer(capsys, tmp_path
     fig = json.loads(capsys.readouterr().out)["figures"]
     v1_8, v2_4, v2_8 = (fig[n]["median"] for n in names)
     assert 0 < v2_4 < v2_8 < v1_8, fig
+
+
+def test_only_never_overwrites_latest_json(fake_cli, monkeypatch, capsys, tmp_path):
+    latest, partial = tmp_path / "latest.json", tmp_path / "partial.json"
+    monkeypatch.setattr(cli, "DEFAULT_OUT", latest)
+    monkeypatch.setattr(cli, "PARTIAL_OUT", partial)
+    assert cli.main(["--quick", "--json"]) == 0                      # a complete run: latest.json
+    complete = json.loads(latest.read_text())
+    assert complete["only"] is None and set(complete["figures"]) == set(cli.FIGURES)
+    assert cli.main(["--quick", "--json", "--only", "b"]) == 0        # a partial one: partial.json
+    capsys.readouterr()
+    assert json.loads(latest.read_text()) == complete
+    part = json.loads(partial.read_text())
+    assert part["only"] == ["b"] and list(part["figures"]) == ["b"]
+    assert cli.main(["--only", "a", "--out", str(tmp_path / "mine.json")]) == 0   # --out still wins
+    assert list(json.loads((tmp_path / "mine.json").read_text())["figures"]) == ["a"]
+    assert json.loads(partial.read_text()) == part
