@@ -319,6 +319,19 @@ def worker_distribution(ds: Dataset) -> dict:
             "mode": counts.most_common(1)[0][0] if counts else None}
 
 
+def workers_run(ds: Dataset) -> dict:
+    """Headline "workers" (the test: >1,000 AI workers run). Peers' workers = Σ over peers of the
+    most AI workers each reported (peer samples' totalWorkers); own = distinct workerIds in this
+    node's `worker` samples (LLM and embedding workers alike, as totalWorkers counts them); total
+    = peers' + own. None when the dataset has neither peer samples nor worker samples."""
+    peers = _latest_peers(ds)
+    own = {w.get("workerId") for w in ds.of("worker") if w.get("workerId")}
+    reported = sum(p["totalWorkers"] for p in peers.values())
+    known = bool(peers) or bool(own)
+    return {"peers": reported, "own": len(own), "total": reported + len(own) if known else None,
+            "nodes_with_workers": sum(1 for p in peers.values() if p["totalWorkers"] > 0)}
+
+
 def tokens_per_node(ds: Dataset) -> dict:
     """Chart 10. Per peer that reported tokens: the largest totalTokens it reported."""
     vals = sorted(p["totalTokens"] for p in _latest_peers(ds).values() if p["totalTokens"] > 0)
@@ -488,12 +501,13 @@ def headline(datasets: Sequence[Dataset]) -> list[dict]:
     ds = datasets[0]
     lo, hi = ds.span()
     vis, eff, cons = visitor_shares(ds), traffic_efficiency(ds), consensus_outcomes(ds)
-    nodes, tok = node_counts(ds), tokens_over_time(ds)
+    nodes, tok, wrk = node_counts(ds), tokens_over_time(ds), workers_run(ds)
     dist = cluster_distance_stats(ds)
     rows = [
         ("duration", _duration(hi - lo), "~1 month"),
         ("nodes heard from", nodes["distinct_nodes"], "~2,000"),
         ("tokens seen / reported by peers", f"{tok['total_seen']:.0f} / {tok['total_reported']:.0f}", "~10 M at the report"),
+        ("AI workers run (peers' reported + own)", wrk["total"], ">1,000"),
         ("visitors who sent a request (%)", vis["share_requesting"], "just over 25%"),
         ("visitors who ran workers (%)", vis["share_working"], "over 15%"),
         ("packets kept", len(ds.of("packet")), "last 5,000"),
@@ -508,6 +522,7 @@ def headline(datasets: Sequence[Dataset]) -> list[dict]:
     ]
     if len(datasets) >= 2:
         d = divergence(datasets[0], datasets[1])
-        rows.insert(6, ("requests seen by one observer only (%)", d["requests"]["share"], "~5%"))
-        rows.insert(7, ("results seen by one observer only (%)", d["results"]["share"], "~5%"))
+        at = next(i for i, r in enumerate(rows) if r[0] == "packets kept") + 1     # the test's order
+        rows.insert(at, ("requests seen by one observer only (%)", d["requests"]["share"], "~5%"))
+        rows.insert(at + 1, ("results seen by one observer only (%)", d["results"]["share"], "~5%"))
     return [{"figure": f, "value": v, "test": tv, "percent": f.endswith("(%)")} for f, v, tv in rows]

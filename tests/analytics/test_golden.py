@@ -139,8 +139,29 @@ def test_tokens_per_second_vs_request_rate(a):
     assert d["requests_per_min"][:5] == [2, 2, 2, 2, 2] and d["requests_per_min"][5] == 0
 
 
+def test_workers_run(a, b):
+    w = M.workers_run(a)
+    # peers p1, p2, p3 reported 2, 2, 1 workers (p3 twice: its largest counts once); ours: w1
+    assert (w["peers"], w["own"], w["total"], w["nodes_with_workers"]) == (5, 1, 6, 3)
+    w = M.workers_run(b)                       # B has neither peer nor worker samples
+    assert (w["peers"], w["own"], w["total"]) == (0, 0, None)
+
+
 def test_headline_table(a, b):
-    rows = {r["figure"]: r for r in M.headline([a, b])}
+    table = M.headline([a, b])
+    rows = {r["figure"]: r for r in table}
+    # the reference's first row: duration, nodes, tokens, workers
+    assert [r["figure"] for r in table[:4]] == ["duration", "nodes heard from", "tokens seen / reported by peers",
+                                               "AI workers run (peers' reported + own)"]
+    assert rows["nodes heard from"]["value"] == 8
+    assert rows["tokens seen / reported by peers"]["value"] == "3000 / 4500"
+    assert rows["AI workers run (peers' reported + own)"]["value"] == 6
+    assert rows["AI workers run (peers' reported + own)"]["test"] == ">1,000"
+    assert not rows["AI workers run (peers' reported + own)"]["percent"]
+    # the two-observer rows follow "packets kept", as in the reference table
+    figures = [r["figure"] for r in table]
+    assert figures.index("requests seen by one observer only (%)") == figures.index("packets kept") + 1
+    assert M.headline([b])[3]["value"] is None
     assert rows["bytes per token"]["value"] == pytest.approx(36_850 / 3000)
     assert rows["full (100%) agreement (%)"]["value"] == pytest.approx(0.25)
     assert rows["requests seen by one observer only (%)"]["value"] == pytest.approx(3 / 11)

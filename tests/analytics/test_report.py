@@ -87,3 +87,24 @@ def test_cli_writes_report_and_figures(tmp_path, capsys):
     assert "data:image/png" in _sections(html)[3]
     assert os.path.exists(os.path.join(out, "figures.json"))
     assert cli.main([str(tmp_path / "missing.jsonl"), "--out", out]) == 2
+
+
+def test_report_states_the_four_consensus_definitions(two_observer_html):
+    """The consensus figures use the test's four definitions, and the report says what each is:
+    in chart 11's text (its definition) and as rows of the headline table."""
+    import html as _html
+    section = _sections(two_observer_html)[11]
+    text = _html.unescape(section.split("<pre>")[1].split("</pre>")[0])
+    for definition in ("full agreement: every published result agrees",
+                       "majority: more than 50% of the published results agree",
+                       "corrected for commit counts: every result agrees among the publishers that used as many\n"
+                       "  commits (`submitted` count) as the reference",
+                       "corrected for identical commit sets: every result agrees among the publishers whose\n"
+                       "  submitted set (`submittedHash`, or v2 `commitSetHash`) is identical to the reference's"):
+        assert definition in text, definition
+    headline = _html.unescape(two_observer_html.split("<h2>Headline figures</h2>")[1].split("</table>")[0])
+    for row, value in (("full (100%) agreement (%)", "25.0%"), ("majority (>50%) agreement (%)", "62.5%"),
+                       ("corrected for commit counts (%)", "62.5%"),
+                       ("corrected for identical commit sets (%)", "87.5%"),
+                       ("AI workers run (peers' reported + own)", "6")):
+        assert f"<tr><td>{row}</td><td>{value}</td>" in headline, row
