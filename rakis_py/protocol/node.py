@@ -1135,10 +1135,11 @@ class Node:
                 [c.inference_id for c in out.accepted], out.joint_hash, out.winner.output or "",
                 out.winner.synthient_id, out.winner.b_embedding_hash, format_js_date(now),
                 protocol=2 if v2 else None, commit_set_hash=q.agreed_hash if v2 else None)
+        rejections = [{"inferenceId": r.inference_id, "synthientId": r.synthient_id, "reason": r.reason}
+                      for r in out.rejections]
         record = {"requestId": rid, "success": out.success, "reason": out.reason,
                   "debug": {"clusterSizeNeeded": out.cluster_size_needed, **out.debug},
-                  "rejections": [{"inferenceId": r.inference_id, "synthientId": r.synthient_id,
-                                  "reason": r.reason} for r in out.rejections],
+                  "rejections": rejections,
                   "computedQuorumPacket": packet, "computedAt": now,
                   "commitSetHash": q.agreed_hash, "protocol": q.protocol}
         self.consensus[rid] = record
@@ -1152,7 +1153,7 @@ class Node:
                    accepted=[c.inference_id for c in out.accepted],
                    winner=out.winner.b_embedding_hash if out.winner else None,
                    output=out.winner.output if out.winner else None,
-                   rejected=len(out.rejections), commitSetHash=q.agreed_hash,
+                   rejected=len(out.rejections), rejections=rejections, commitSetHash=q.agreed_hash,
                    centreDistances=out.debug.get("centreDistances"))
         self._request_state(rid, "done" if out.success else "failed", now,
                             reason=out.reason if not out.success else None)
