@@ -321,11 +321,13 @@ def worker_distribution(ds: Dataset) -> dict:
 
 def workers_run(ds: Dataset) -> dict:
     """Headline "workers" (the test: >1,000 AI workers run). Peers' workers = Σ over peers of the
-    most AI workers each reported (peer samples' totalWorkers); own = distinct workerIds in this
-    node's `worker` samples (LLM and embedding workers alike, as totalWorkers counts them); total
-    = peers' + own. None when the dataset has neither peer samples nor worker samples."""
+    most AI workers each reported (peer samples' totalWorkers, which counts a node's LLM workers);
+    own = distinct LLM workers in this node's `worker` samples (workerKind llm, or a sample of a
+    finished inference); total = peers' + own. None when the dataset has neither peer samples nor
+    worker samples."""
     peers = _latest_peers(ds)
-    own = {w.get("workerId") for w in ds.of("worker") if w.get("workerId")}
+    own = {w.get("workerId") for w in ds.of("worker") if w.get("workerId") and (
+        w.get("workerKind") == "llm" or (w.get("workerKind") is None and w.get("tokensPerSecond") is not None))}
     reported = sum(p["totalWorkers"] for p in peers.values())
     known = bool(peers) or bool(own)
     return {"peers": reported, "own": len(own), "total": reported + len(own) if known else None,

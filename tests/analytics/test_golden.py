@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from rakis_py.analytics import metrics as M
+from rakis_py.analytics.io import Dataset
+from rakis_py.analytics.schema import new_record
 
 from .golden import EXPECTED_CONSENSUS, T0, build_a, build_b
 
@@ -143,6 +145,12 @@ def test_workers_run(a, b):
     w = M.workers_run(a)
     # peers p1, p2, p3 reported 2, 2, 1 workers (p3 twice: its largest counts once); ours: w1
     assert (w["peers"], w["own"], w["total"], w["nodes_with_workers"]) == (5, 1, 6, 3)
+    # embedding workers are not AI workers in totalWorkers' sense (it counts a node's LLM workers)
+    more = Dataset.from_records(a.records() + [
+        new_record("worker", t=T0, workerId="e1", workerKind="embedding", state="ready"),
+        new_record("worker", t=T0, workerId="w2", workerKind="llm", state="loading"),
+        new_record("worker", t=T0, workerId="w3", state="ready")])            # kind unknown, no inference
+    assert (M.workers_run(more)["own"], M.workers_run(more)["total"]) == (2, 7)
     w = M.workers_run(b)                       # B has neither peer nor worker samples
     assert (w["peers"], w["own"], w["total"]) == (0, 0, None)
 
