@@ -1,9 +1,11 @@
 """`rakis analyze DATASET... --out DIR`: the stability report from one or more node datasets.
 `rakis dataset convert IN --to parquet OUT`: a dataset as Parquet (or back to JSON Lines).
 
-Each DATASET / IN is a `rakis-dataset/1` .jsonl file, a Parquet directory (`rakis dataset convert`
-writes one), or a simulator output directory/file (`rakis-dataset/0`, adapted to one receiver's
-view; pick it with --observer). Given two datasets, the two-observer charts compare the first two.
+Each DATASET / IN is a `rakis-dataset/1` .jsonl file (a browser export, or `rakis sim --out DIR`'s
+`DIR/observer-<k>.jsonl`), a Parquet directory (`rakis dataset convert` writes one), or the
+simulator's network-wide ledger (`DIR/network.jsonl` of `--network-log`, `rakis-dataset/0`, adapted
+to one receiver's view; pick it with --observer). Given two datasets, the two-observer charts
+compare the first two.
 
 The report needs matplotlib and Parquet needs pyarrow (CPython only, not in the page):
 `pip install 'rakis-py[analyze]'`. Without them the commands stop with that message (exit 2).
@@ -24,9 +26,10 @@ FORMATS = ("parquet", "jsonl")
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="rakis analyze", description="Build the stability report (HTML) from node datasets.")
     ap.add_argument("datasets", nargs="+", metavar="DATASET",
-                    help="rakis-dataset/1 .jsonl file, Parquet directory, or simulator output")
+                    help="rakis-dataset/1 .jsonl file (browser export, sim observer-K.jsonl), Parquet directory, "
+                         "or a simulator network.jsonl")
     ap.add_argument("--out", required=True, help="directory for report.html and figures.json")
-    ap.add_argument("--observer", default=None, help="receiver index for simulator rakis-dataset/0 files")
+    ap.add_argument("--observer", default=None, help="receiver index for a simulator network.jsonl (rakis-dataset/0)")
     ap.add_argument("--title", default=None)
     return ap
 
@@ -67,7 +70,7 @@ def build_dataset_parser() -> argparse.ArgumentParser:
     cv.add_argument("input", metavar="IN", help="a .jsonl file, a Parquet directory, or simulator output")
     cv.add_argument("output", metavar="OUT", help="Parquet directory or .jsonl file to write")
     cv.add_argument("--to", choices=FORMATS, default="parquet", help="output format (default %(default)s)")
-    cv.add_argument("--observer", default=None, help="receiver index for simulator rakis-dataset/0 files")
+    cv.add_argument("--observer", default=None, help="receiver index for a simulator network.jsonl (rakis-dataset/0)")
     cv.add_argument("--force", action="store_true", help="replace OUT if it exists")
     return ap
 

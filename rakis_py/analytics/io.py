@@ -1,8 +1,10 @@
 """Reading and writing datasets: JSON Lines (everywhere) and Parquet (CPython, pyarrow imported lazily).
 
-`load_dataset(path)` reads a `rakis-dataset/1` file (.jsonl), a Parquet directory written by
-`write_parquet`, a directory holding either, or the simulator's provisional `rakis-dataset/0`
-(network-wide: every copy sent to every receiver), which it adapts to ONE observer's view.
+`load_dataset(path)` reads a `rakis-dataset/1` file (.jsonl: a browser export, or a simulator
+observer's `observer-<k>.jsonl`), a Parquet directory written by `write_parquet`, a directory
+holding `dataset.jsonl`, or the simulator's network-wide `rakis-dataset/0` ledger (`network.jsonl`
+of `rakis sim --out DIR --network-log`: every copy sent to every receiver), which it adapts to ONE
+observer's view.
 """
 
 from __future__ import annotations
@@ -132,8 +134,17 @@ def load_dataset(path: str, observer: Optional[str] = None) -> Dataset:
     """Read a dataset file or directory (see module doc). `observer` picks the receiver whose view
     a `rakis-dataset/0` file is adapted to (default: the one that received the most packets)."""
     if os.path.isdir(path):
-        if any(n.endswith(".parquet") for n in os.listdir(path)):
+        names = os.listdir(path)
+        if any(n.endswith(".parquet") for n in names):
             return _read_parquet(path)
+        if "dataset.jsonl" not in names:
+            observers = sorted(n for n in names if n.startswith("observer-") and n.endswith(".jsonl"))
+            if observers:      # `rakis sim --out DIR`: one dataset per observer node
+                files = " ".join(os.path.join(path, n) for n in observers[:2])
+                raise ValueError(f"{path} is simulator output with {len(observers)} observer datasets: "
+                                 f"name them, e.g. {files}")
+            if "network.jsonl" in names:
+                return load_dataset(os.path.join(path, "network.jsonl"), observer)
         return load_dataset(os.path.join(path, "dataset.jsonl"), observer)
     with open(path, encoding="utf-8") as f:
         records = [json.loads(line) for line in f if line.strip()]

@@ -75,3 +75,14 @@ def test_simulator_dataset_is_read_as_one_observers_view(sim_dir):
     assert M.visitor_shares(ds)["visitors"] in (summary["nodes"] - 1, summary["nodes"])
     other = load_dataset(os.path.join(sim_dir, "network.jsonl"), observer="2")
     assert other.meta["source"]["observer"] == "2" and other.node != ds.node
+
+
+def test_simulator_out_dir_holds_observer_datasets_in_schema_1(sim_dir):
+    """`rakis sim --out DIR` writes each observer's own dataset (rakis-dataset/1, docs/dataset.md);
+    the network-wide rakis-dataset/0 ledger only with --network-log. The directory alone is
+    ambiguous: the reader says which files to name."""
+    ds = load_dataset(os.path.join(sim_dir, "observer-0.jsonl"))
+    assert ds.meta["schema"] == "rakis-dataset/1" and ds.meta["runtime"] == "sim" and "source" not in ds.meta
+    assert ds.of("packet") and ds.of("published")
+    with pytest.raises(ValueError, match="observer-0.jsonl .*observer-1.jsonl"):
+        load_dataset(sim_dir)
