@@ -2,7 +2,8 @@
 """Build figures as JSON: warm build time (nothing changed: the up-to-date check; and a forced
 rebuild from a warm cache), "cold" time from cached downloads (model conversion, wheel build, esbuild
 bundles and assembly, no network), and dist size per part. Builds into a temporary folder, so the
-checkout's dist/ is left alone.
+checkout's dist/ is left alone. `rakis bench` reports build_warm_s, dist_mb and (full mode)
+build_cold_s the same way (rakis_py/bench/build.py, which also holds the size helpers used here).
 
     python bench/bench_build.py            # all figures (the cold run converts both models: ~1.5 min)
     python bench/bench_build.py --no-cold  # warm figures and sizes only
@@ -16,36 +17,17 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BUILD = [sys.executable, str(ROOT / "build.py"), "-q"]
-DOWNLOADS = ("pypi", "npm")  # what a cold run may reuse: registry downloads only
+sys.path.insert(0, str(ROOT))
+
+from rakis_py.bench.build import DOWNLOADS, build_cmd, sizes  # noqa: E402  (`rakis bench` measures these too)
+
+BUILD = build_cmd(ROOT)
 
 
 def timed(cmd) -> float:
     t = time.perf_counter()
     subprocess.run(cmd, check=True, cwd=ROOT)
     return round(time.perf_counter() - t, 2)
-
-
-def part_of(rel: str) -> str:
-    parts = rel.split("/")
-    if parts[0] == "pyodide":
-        if rel.endswith(".whl"):
-            return "pyodide/rakis_py wheel" if parts[1].startswith("rakis_py-") else "pyodide/official wheels"
-        return "pyodide/core"
-    if parts[0] in ("vendor", "models") and len(parts) > 2:
-        return "/".join(parts[:2])
-    if parts[0] in ("workers", "models"):
-        return parts[0]
-    return "page"
-
-
-def sizes(dist: Path) -> dict:
-    files = json.loads((dist / "build-info.json").read_text())["files"]
-    per: dict[str, int] = {}
-    for rel in files:
-        per[part_of(rel)] = per.get(part_of(rel), 0) + (dist / rel).stat().st_size
-    return {"total_mb": round(sum(per.values()) / 1e6, 1), "files": len(files),
-            "parts_mb": {k: round(v / 1e6, 2) for k, v in sorted(per.items(), key=lambda kv: -kv[1])}}
 
 
 def main() -> None:

@@ -1,7 +1,9 @@
 """Figures of one tab in headless chromium: page open to node ready (cold profile, then a reload of
-the same profile), LLM tokens/s of the page's LLM worker and the ratio to the same model through the
-same transformers.js in Node (the cost of our worker bridge and the browser), and one embedding of
-a ~200-token text in the embedding worker."""
+the same profile once its models have loaded) and its split as the page measures it
+(status().timings: Pyodide, rakis_py; each model worker's own load, status().workers[].loadMs),
+LLM tokens/s of the page's LLM worker and the ratio to the same model through the same
+transformers.js in Node (the cost of our worker bridge and the browser), and one embedding of a
+~200-token text in the embedding worker."""
 
 from __future__ import annotations
 
@@ -67,17 +69,73 @@ def _boot(page, url: str) -> float:
     return elapsed
 
 
+# The parts of page open -> node ready that the page times itself (web/js/boot.js `timings`, from
+# the module's start: Pyodide's loadPyodide; rakis_py = its packages loaded and imported) and each
+# model worker's load (workers/*_worker.js: from the load message to the model ready; the workers
+# load while Pyodide does, so the parts overlap and do not add up to the total).
+SPLIT = ("pyodide", "rakis_py", "llm_model", "embedding_model")
+
+
+def split_names(kind: str) -> tuple[str, ...]:
+    return tuple(f"ready_{kind}_{part}_s" for part in SPLIT)
+
+
+READY_FIGURES = ("ready_cold_s", "ready_warm_s", *split_names("cold"), *split_names("warm"))
+WORKERS_LOADED = ("window.rakis.status().workers.length > 0 && "
+                  "window.rakis.status().workers.every(w => w.loadMs != null || w.state === 'failed')")
+SPLIT_JS = """() => { const s = window.rakis.status();
+  return { timings: s.timings, workers: s.workers.map((w) => ({ kind: w.kind, model: w.model, state: w.state,
+                                                                 backend: w.backend, loadMs: w.loadMs })) }; }"""
+
+
+def _split(page) -> tuple[dict[str, float], list[dict]]:
+    """Wait for the model workers to finish loading; the split in seconds (part -> s) and the workers.
+    A worker still loading after BOOT_TIMEOUT_MS leaves its part out (null with the reason)."""
+    try:
+        page.wait_for_function(WORKERS_LOADED, timeout=BOOT_TIMEOUT_MS, polling=100)
+    except Exception:   # Playwright's TimeoutError: report what the page has
+        pass
+    st = page.evaluate(SPLIT_JS)
+    parts = {"pyodide": st["timings"].get("pyodide"), "rakis_py": st["timings"].get("rakis_py")}
+    for w in st["workers"]:
+        if w.get("loadMs") is not None:
+            parts.setdefault(f"{w['kind']}_model", w["loadMs"])
+    return {k: v / 1000 for k, v in parts.items() if v is not None}, st["workers"]
+
+
+def split_figures(kind: str, splits: list[dict[str, float]], workers: list[dict], note: str) -> dict:
+    """ready_<kind>_<part>_s over the boots (null with the reason for a part no boot reported)."""
+    models = {f"{w['kind']}_model": f"{w['model']} on {w.get('backend') or '?'}" for w in workers}
+    out = {}
+    for part, name in zip(SPLIT, split_names(kind)):
+        values = [s[part] for s in splits if part in s]
+        if not values:
+            out[name] = unavailable(f"the page reported no {part} time (status().timings / workers[].loadMs)")
+            continue
+        what = (f"the worker's own load of {models[part]} (overlaps the rest)" if part in models
+                else f"status().timings.{part} of the page")
+        out[name] = summarize(values, "s", 2, f"{note}; {what}")
+    return out
+
+
 def measure_ready(ctx: Context, wanted: frozenset[str]) -> dict:
     s = session(ctx)
     cold, warm, channels = [], [], None
+    cold_split, warm_split, workers = [], [], []
+    want_warm = bool(wanted & {"ready_warm_s", *split_names("warm")})
     for _ in range(ctx.runs(2, 5)):
         context = s.new_context()   # an empty profile: no HTTP cache, no identity, no IndexedDB
         try:
             page = context.new_page()
             cold.append(_boot(page, s.url + "index.html"))
             channels = page.evaluate("window.rakis.status().channels")
-            if "ready_warm_s" in wanted:
+            # Also before the reload: the warm boot then finds every file, the models included, cached.
+            split, workers = _split(page)
+            cold_split.append(split)
+            if want_warm:
                 warm.append(_boot(page, s.url + "index.html"))   # same profile: cached, stored node
+                split, workers = _split(page)
+                warm_split.append(split)
             if context.offsite:
                 raise RuntimeError(f"the page requested off-machine URLs: {context.offsite[:3]}")
         finally:
@@ -85,8 +143,11 @@ def measure_ready(ctx: Context, wanted: frozenset[str]) -> dict:
     ctx.cache["page_channels"] = channels
     note = "headless chromium, page default workers (1 LLM + 1 embedding) loading meanwhile"
     out = {"ready_cold_s": summarize(cold, "s", 2, note)}
+    out.update(split_figures("cold", cold_split, workers, "cold profile"))
     if warm:
-        out["ready_warm_s"] = summarize(warm, "s", 2, note + "; reload of the same profile")
+        out["ready_warm_s"] = summarize(warm, "s", 2, note + "; reload of the same profile once its models "
+                                        "had loaded (every file in the HTTP cache)")
+        out.update(split_figures("warm", warm_split, workers, "reload of the same profile"))
     return out
 
 
@@ -160,6 +221,6 @@ def measure_embed(ctx: Context, wanted: frozenset[str]) -> dict:
                                   f"{got['loaded']['backend']}, one ~200-token text, in the worker")}
 
 
-READY = Group("browser-ready", ("ready_cold_s", "ready_warm_s"), measure_ready)
+READY = Group("browser-ready", READY_FIGURES, measure_ready)
 LLM = Group("browser-llm", ("llm_tokens_per_s_wasm", "llm_tokens_per_s_ratio_vs_reference"), measure_llm)
 EMBED = Group("browser-embed", ("embed_ms",), measure_embed)

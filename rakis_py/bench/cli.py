@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import browser, core, machine, network, sim
+from . import browser, build, core, machine, network, sim
 from .chromium import stop_session
 from .runner import ROOT, Context, is_measured, run_groups
 
 # Order of the table and of the JSON object; cheap groups first.
-GROUPS = (core.GROUP, sim.GROUP, sim.SCALING_GROUP, browser.READY, browser.LLM, browser.EMBED, network.MESH, network.NODES)
+GROUPS = (core.GROUP, sim.GROUP, sim.SCALING_GROUP, build.GROUP, browser.READY, browser.LLM, browser.EMBED, network.MESH, network.NODES)
 FIGURES = tuple(name for g in GROUPS for name in g.figures)
 DEFAULT_OUT = ROOT / "bench" / "results" / "latest.json"
 PARTIAL_OUT = ROOT / "bench" / "results" / "partial.json"   # where --only writes unless --out is given
