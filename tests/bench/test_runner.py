@@ -2,6 +2,10 @@
 measured (null with a reason, never a crash or a made-up number). Fast: fake groups, plus the
 real consensus figure once."""
 import json
+import shutil
+import subprocess
+import sys
+import tomllib
 
 import pytest
 
@@ -9,6 +13,7 @@ from rakis_py.bench import cli, network, runner
 from rakis_py.bench.runner import Context, Group, Unavailable, repeat, run_groups, summarize, unavailable
 
 QUIET = dict(log=lambda msg: None)
+ROOT = runner.ROOT
 
 
 def test_summarize_median_min_max_runs_unit():
@@ -98,6 +103,46 @@ def test_every_issue_figure_is_known():
              "sim_st1_full_agreement", "sim_events_per_s", "consensus_ms_n256"}
     assert issue <= set(cli.FIGURES)
     assert len(cli.FIGURES) == len(set(cli.FIGURES))
+
+
+def test_the_build_and_ready_split_figures_are_known():
+    new = {"dist_mb", "build_warm_s", "build_cold_s",
+           *(f"ready_{k}_{p}_s" for k in ("cold", "warm") for p in ("pyodide", "rakis_py", "llm_model", "embedding_model"))}
+    assert new <= set(cli.FIGURES)
+    # cheap groups first: the build group before the browser ones
+    assert cli.FIGURES.index("build_warm_s") < cli.FIGURES.index("ready_cold_s")
+
+
+def test_list_prints_every_figure(capsys):
+    assert cli.main(["--list"]) == 0
+    assert tuple(capsys.readouterr().out.split()) == cli.FIGURES
+
+
+HELP_COMMANDS = {
+    "python -m rakis_py bench --help": ["-m", "rakis_py", "bench", "--help"],
+    "python -m rakis_py.bench --help": ["-m", "rakis_py.bench", "--help"],
+    # What the `rakis` console script of pyproject.toml runs (checked below): sys.exit(main()).
+    "rakis bench --help": ["-c", "import sys; sys.argv[0] = 'rakis'; from rakis_py.__main__ import main; "
+                                 "sys.exit(main())", "bench", "--help"],
+}
+
+
+@pytest.mark.parametrize("name", HELP_COMMANDS)
+def test_help(name):
+    r = subprocess.run([sys.executable, *HELP_COMMANDS[name]], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("usage: rakis bench") and "--quick" in r.stdout and "--only" in r.stdout
+    assert "partial.json" in r.stdout
+    for fig in ("dist_mb", "build_warm_s", "ready_cold_pyodide_s", "consensus_overhead_s", "packets_per_request_n4"):
+        assert fig in r.stdout, fig
+
+
+def test_the_rakis_console_script_is_the_dispatcher():
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["rakis"] == "rakis_py.__main__:main"
+    if shutil.which("rakis"):   # installed (pip install .): the real command too
+        r = subprocess.run(["rakis", "bench", "--help"], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0 and r.stdout.startswith("usage: rakis bench")
 
 
 def test_networked_page_detection_ignores_comments():
