@@ -4,7 +4,8 @@
     python -m rakis_py.bench --markdown bench/results/latest.json   # a saved run as a Markdown table
 
 ``--json`` prints one JSON object on stdout: {"figures": {name: {median, min, max, runs, unit} |
-{value: null, reason}}, "machine": {...}, "mode": "quick"|"full"}; progress goes to stderr.
+{value: null, reason}}, "machine": {...}, "mode": "quick"|"full", "only": [names] | null, "finished",
+"wall_s"}; progress goes to stderr.
 Without it, a table. The same object is written to bench/results/latest.json (or --out).
 
 --only measures some figures: its result goes to bench/results/partial.json (or --out), never to
@@ -26,7 +27,8 @@ from .chromium import stop_session
 from .runner import ROOT, Context, is_measured, run_groups
 
 # Order of the table and of the JSON object; cheap groups first.
-GROUPS = (core.GROUP, sim.GROUP, sim.SCALING_GROUP, build.GROUP, browser.READY, browser.LLM, browser.EMBED, network.MESH, network.NODES)
+GROUPS = (core.GROUP, sim.GROUP, sim.SCALING_GROUP, build.GROUP, browser.READY, browser.LLM, browser.EMBED,
+          network.MESH, network.NODES)
 FIGURES = tuple(name for g in GROUPS for name in g.figures)
 DEFAULT_OUT = ROOT / "bench" / "results" / "latest.json"
 PARTIAL_OUT = ROOT / "bench" / "results" / "partial.json"   # where --only writes unless --out is given

@@ -69,3 +69,37 @@ def test_a_non_identical_request_makes_the_overhead_a_failure_not_a_number():
     agreement = figs["agreement_4tabs"]
     assert (agreement["min"], agreement["max"], agreement["runs"]) == (0.5, 1.0, 2)   # round 0: 1/1, round 1: 1/2
     assert "2 of 3 quorums" in agreement["note"]
+
+
+def test_the_group_from_views_and_datasets(monkeypatch, tmp_path):
+    """measure_node_network end to end on a fake 4-tab run: 2 rounds of 2 requests."""
+    from rakis_py.bench.runner import Context
+    from tests.bench.test_datasets import inferred, pkt
+
+    (tmp_path / "js").mkdir()
+    (tmp_path / "js" / "boot.js").write_text("const net = new NetworkTransport(createTransport, {});\n")
+    rounds = [["r1", "r2"], ["r3", "r4"]]
+    sizes = {"r1": 1000, "r2": 1000, "r3": 2000, "r4": 2000}
+    datasets = [[meta(n)] for n in (A, B, C, D)]
+    for i, rid in enumerate(sizes):
+        datasets[0].append(published(40_000, rid, A, True))
+        datasets[1].append(published(40_000, rid, B, False))
+        for k, me in enumerate((A, B, C, D)):
+            datasets[k].append(inferred(20_000, rid, 10))
+            for other in (A, B, C, D):
+                if other != me:   # every tab's commit, accepted by the 3 others
+                    datasets[k].append(pkt(21_000, other, "inferenceCommit", rid, 20_000 + i, sizes[rid]))
+    views = {rid: four(rid=rid) for ids in rounds for rid in ids}
+    monkeypatch.setattr(network, "ensure_dist", lambda ctx: tmp_path)
+    monkeypatch.setattr(network, "run_node_tabs", lambda ctx, r, n, t, m: (rounds, views, datasets))
+    figs = network.measure_node_network(Context(quick=True, log=lambda m: None), frozenset(network.NODE_FIGURES))
+    assert figs["consensus_overhead_s"]["median"] == 2.5 and figs["consensus_overhead_s"]["runs"] == 4
+    assert figs["agreement_4tabs"]["median"] == 1.0 and figs["agreement_4tabs"]["runs"] == 2
+    assert figs["packets_per_request_n4"]["median"] == 4 and figs["packets_per_request_n4"]["runs"] == 4
+    assert (figs["bytes_per_token"]["min"], figs["bytes_per_token"]["max"]) == (100.0, 200.0)   # 4 x size / 40
+    assert figs["tokens_per_packet"]["median"] == 10.0
+
+    views["r4"][0] = view(rid="r4", accepted=("i1", "i2"))
+    figs = network.measure_node_network(Context(quick=True, log=lambda m: None), frozenset(network.NODE_FIGURES))
+    assert figs["consensus_overhead_s"]["value"] is None and "r4: accepted differs" in figs["consensus_overhead_s"]["reason"]
+    assert figs["agreement_4tabs"]["min"] == 0.5 and "3 of 4 quorums" in figs["agreement_4tabs"]["note"]
