@@ -10,7 +10,8 @@ Events from JS (all times are ms since the epoch; `now` is Date.now() at the cro
   {type: "timer", timerId}
   {type: "submit", prompt, acceptedModels?, quorum?, agreement? (percent, 0-100], distance? (bits),
    timeMs?, maxTokens?, temperature?, protocol?}
-  {type: "worker", workerId, kind: "llm"|"embedding", model, state, backend?, detail?}
+  {type: "worker", workerId, kind: "llm"|"embedding", model, state, backend?, detail?, sha256?}
+      (sha256: the model file's, as the worker's "loaded" message reports it)
   {type: "inferenceFinished", jobId, output, tokenCount, startedAt, completedAt}
   {type: "inferenceFailed", jobId, error}
   {type: "embeddingFinished", jobId, bits: [[int 0..255, ...] per text], embeddings?: [[float, ...]]}
@@ -109,7 +110,8 @@ _EVENTS: dict[str, Callable[[dict, int], Any]] = {
     "submit": _submit,
     "worker": lambda o, now: ev.WorkerStatus(
         worker_id=_req(o, "workerId", str), kind=_req(o, "kind", str), model=_req(o, "model", str),
-        state=_req(o, "state", str), backend=_opt(o, "backend", str, ""), detail=_opt(o, "detail", str, "")),
+        state=_req(o, "state", str), backend=_opt(o, "backend", str, ""), detail=_opt(o, "detail", str, ""),
+        model_hash=_opt(o, "sha256", str, None)),
     "inferenceFinished": lambda o, now: ev.InferenceFinished(
         job_id=_req(o, "jobId", str), output=_req(o, "output", str),
         token_count=_req(o, "tokenCount", int), started_at=_req(o, "startedAt", int),

@@ -47,7 +47,10 @@ class RequestSubmitted:
 @dataclass(frozen=True)
 class WorkerStatus:
     """A model worker changed state. kind: "llm" | "embedding"; state: "loading" | "ready" |
-    "failed" | "gone". Busy/free is tracked by the node from the jobs it hands out."""
+    "failed" | "gone". Busy/free is tracked by the node from the jobs it hands out.
+    `model_hash`: sha256 (hex) of the model file the worker runs, when it reports one; an
+    embedder whose hash differs from the `embeddingModelHash` a request's security frame names
+    is not used for that request (the node follows it)."""
 
     worker_id: str
     kind: str
@@ -55,6 +58,7 @@ class WorkerStatus:
     state: str
     backend: str = ""
     detail: str = ""
+    model_hash: Optional[str] = None
 
 
 @dataclass(frozen=True)

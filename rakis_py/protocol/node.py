@@ -88,6 +88,7 @@ class _Worker:
     state: str
     backend: str = ""
     job: Optional[str] = None
+    model_hash: Optional[str] = None     # sha256 of the model file, when the worker reports it
 
 
 @dataclass
@@ -170,6 +171,7 @@ class Node:
         self._out: list[Action] = []
         self._dirty_quorums: dict[str, None] = {}    # persisted once at the end of each event
         self._verify_queued: set[tuple] = set()      # (requestId, synthientId, inferenceId) queued or running
+        self._model_mismatch: set[str] = set()       # requestIds whose embedding-model mismatch was reported
 
     # ------------------------------------------------------------------ entry points
 
@@ -439,6 +441,7 @@ class Node:
         self._request_state(rid, "requested", now, fromSynthientId=sid, endingAt=ending_at,
                             protocol=frame.protocol, prompt=payload.get("prompt", "")[:200])
         self._arm_timers(req, now)
+        self._note_model_mismatch(req, now)
         if ending_at > now:
             self._schedule(now)
         self._replay_held(rid, now)
@@ -473,11 +476,19 @@ class Node:
                 if w.job and w.job in self.jobs:
                     self._fail_job(self.jobs.pop(w.job), "worker gone", now)
         elif w is None:
-            self.workers[ev.worker_id] = _Worker(ev.worker_id, ev.kind, ev.model, ev.state, ev.backend)
+            self.workers[ev.worker_id] = _Worker(ev.worker_id, ev.kind, ev.model, ev.state, ev.backend,
+                                                 model_hash=ev.model_hash)
         else:
             w.state, w.backend, w.model = ev.state, ev.backend, ev.model
+            if ev.model_hash is not None:
+                w.model_hash = ev.model_hash
         self._emit("worker", workerId=ev.worker_id, kind=ev.kind, model=ev.model, state=ev.state,
-                   backend=ev.backend, detail=ev.detail, t=now)
+                   backend=ev.backend, detail=ev.detail, modelHash=ev.model_hash, t=now)
+        if ev.kind == "embedding" and ev.model_hash is not None:
+            for req in list(self.requests.values()):
+                q = self.quorums.get(req.request_id)
+                if q is None or q.status not in FINAL_STATUSES:
+                    self._note_model_mismatch(req, now)
         if ev.state == "ready" and ev.kind == "embedding":
             # Reveals stored while no embedder was there (e.g. right after a restore) get verified now.
             for q in list(self.quorums.values()):
@@ -494,9 +505,37 @@ class Node:
         return {w.worker_id: w.model for w in self.workers.values()
                 if w.kind == kind and w.state == "ready" and w.job is None}
 
-    def _has_embedder(self, model: str) -> bool:
-        return any(w.kind == "embedding" and w.model == model and w.state in ("ready", "loading")
+    @staticmethod
+    def _embedder_fits(w: _Worker, frame: Frame) -> bool:
+        """An embedding worker for this frame: its model, and (v2) the model file the frame names
+        by sha256, unless the frame names none or the worker reports none (then trusted as is)."""
+        if w.kind != "embedding" or w.model != frame.embedding_model:
+            return False
+        want, have = frame.embedding_model_hash, w.model_hash
+        return want is None or have is None or str(want).lower() == str(have).lower()
+
+    def _has_embedder(self, frame: Frame) -> bool:
+        return any(w.state in ("ready", "loading") and self._embedder_fits(w, frame)
                    for w in self.workers.values())
+
+    def _note_model_mismatch(self, req: "_Request", now: int) -> None:
+        """Say once per request why this node follows it: its frame names an embedding model file
+        our embedders do not run (a commit or a check from another model would not be comparable)."""
+        f = req.frame
+        if f.embedding_model_hash is None or req.request_id in self._model_mismatch:
+            return
+        live = [w for w in self.workers.values() if w.kind == "embedding" and w.model == f.embedding_model
+                and w.state in ("ready", "loading")]
+        if not live or self._has_embedder(f):
+            return
+        self._model_mismatch.add(req.request_id)
+        ours = sorted({w.model_hash for w in live if w.model_hash})
+        self._emit("log", level="warn", t=now,
+                   message=f"request {req.request_id}: its security frame names embedding model sha256 "
+                           f"{f.embedding_model_hash}, our {f.embedding_model} embedder runs "
+                           f"{', '.join(ours)}: following it (no commit, no verification)")
+        self._request_state(req.request_id, "following", now, reason="embedding_model_mismatch",
+                            frameModelHash=f.embedding_model_hash, embedderModelHash=ours)
 
     def _done_locally(self, rid: str) -> bool:
         return rid in self.result_of
@@ -512,7 +551,7 @@ class Node:
                       "temperature": r.payload.get("temperature"),
                       "max_tokens": r.payload.get("maxTokens")}
                      for r in self.requests.values()
-                     if r.ending_at > now and self._has_embedder(r.frame.embedding_model)
+                     if r.ending_at > now and self._has_embedder(r.frame)
                      and not self._done_locally(r.request_id)]
             pick = pick_inference(cands, free, now, self.rng, in_process=self.in_process)
             if pick is None:
@@ -637,7 +676,8 @@ class Node:
         for item in self.embed_queue:
             req = self.requests.get(item.request_id)
             model = req.frame.embedding_model if req else self.config.embedding_model
-            worker = next((w for w, m in sorted(free.items()) if m == model), None)
+            worker = next((w for w, m in sorted(free.items()) if m == model
+                           and (req is None or self._embedder_fits(self.workers[w], req.frame))), None)
             if worker is None:
                 remaining.append(item)
                 continue
@@ -763,6 +803,7 @@ class Node:
         """Drop a long-finished request from memory; its records stay in storage."""
         self.requests.pop(rid, None)
         self.quorums.pop(rid, None)
+        self._model_mismatch.discard(rid)
         self.consensus.pop(rid, None)
         for key in [k for k in self.external if k[0] == rid]:
             del self.external[key]
@@ -863,7 +904,7 @@ class Node:
     def _verifies(self, req: _Request, q: Quorum) -> bool:
         """Does this node compute the v2 result itself (it committed, asked, or verifies all)?"""
         return (self.config.verify_all or req.from_id == self.me
-                or q.by_sender(self.me) is not None) and self._has_embedder(req.frame.embedding_model)
+                or q.by_sender(self.me) is not None) and self._has_embedder(req.frame)
 
     def _store_reveal(self, q: Quorum, c: Commit, p: dict, envelope: Optional[dict], now: int) -> None:
         c.output = p.get("output", "")

@@ -433,3 +433,128 @@ def test_property_identical_result_with_duplicated_packets_over_two_channels(
     # Copies were dropped as duplicates, never processed twice, and seen on both channels.
     dups = sum(e.data.get("outcome") == "duplicate" for i in range(n) for e in net.emits[i] if e.kind == "packet")
     assert dups > 0 or (p_second < 0.05 and p_dup < 0.05)
+
+
+# -- the embedding model file named by sha256 in the security frame -------------------------------
+
+H_FRAME, H_OTHER = "1f" * 32, "2e" * 32
+
+
+def _node_with(name: str, embedders: dict, llm: bool = True) -> Node:
+    """A node with an LLM ("m") and embedders {workerId: (state, reported sha256 or None)}."""
+    node = Node(NodeConfig(status_updates=False), ident(name), random.Random(3))
+    if llm:
+        node.handle(WorkerStatus("llm", "llm", "m", "ready"), T0)
+    for wid, (state, h) in embedders.items():
+        node.handle(WorkerStatus(wid, "embedding", "all-MiniLM-L6-v2", state, model_hash=h), T0)
+    return node
+
+
+def _mismatch_notes(actions) -> list:
+    return [a for a in actions if isinstance(a, Emit) and (
+        (a.kind == "request" and a.data.get("reason") == "embedding_model_mismatch")
+        or (a.kind == "log" and "embedding model sha256" in a.data.get("message", "")))]
+
+
+def test_embedder_running_another_model_file_does_not_commit_and_says_why():
+    """A v2 frame names the embedding model file by sha256 (embeddingModelHash). A node whose
+    embedder reports another sha256 takes no inference for the request (so never commits),
+    and says why once: a warn log and a request state "following" with reason
+    "embedding_model_mismatch". An embedder reporting the named hash (any case) works as
+    before; with two embedders the one running the named file gets the jobs."""
+    requester = Node(NodeConfig(status_updates=False, embedding_model_hash=H_FRAME), ident("rq"), random.Random(1))
+    req_env = sends(requester.handle(RequestSubmitted(prompt="p", accepted_models=("m",), quorum=1,
+                                                      max_time_ms=10_000), T0), "p2pInferenceRequest")[0]
+    assert req_env["packet"]["payload"]["securityFrame"]["embeddingModelHash"] == H_FRAME
+    rid, t = req_env["packet"]["requestId"], T0 + 5
+
+    other = _node_with("other", {"emb": ("ready", H_OTHER)})
+    acts = other.handle(PacketReceived(req_env, "sim", t), t)
+    assert not any(isinstance(a, RunInference) for a in acts)
+    log = [a.data for a in _mismatch_notes(acts) if a.kind == "log"]
+    state = [a.data for a in _mismatch_notes(acts) if a.kind == "request"]
+    assert len(log) == 1 and log[0]["level"] == "warn" and H_FRAME in log[0]["message"] and H_OTHER in log[0]["message"]
+    assert len(state) == 1 and state[0]["state"] == "following" and state[0]["requestId"] == rid
+    assert (state[0]["frameModelHash"], state[0]["embedderModelHash"]) == (H_FRAME, [H_OTHER])
+    assert other.request_view(rid)["status"] == "awaiting_commitments"
+    # Said once: a later worker event does not repeat it.
+    assert _mismatch_notes(other.handle(WorkerStatus("emb", "embedding", "all-MiniLM-L6-v2", "ready",
+                                                     model_hash=H_OTHER), t + 1)) == []
+
+    same = _node_with("same", {"emb": ("ready", H_FRAME.upper())})
+    acts = same.handle(PacketReceived(req_env, "sim", t), t)
+    assert any(isinstance(a, RunInference) for a in acts) and _mismatch_notes(acts) == []
+
+    both = _node_with("both", {"embA": ("ready", H_OTHER), "embB": ("ready", H_FRAME)})
+    acts = both.handle(PacketReceived(req_env, "sim", t), t)
+    run = next(a for a in acts if isinstance(a, RunInference))
+    acts = both.handle(InferenceFinished(run.job_id, "out", 5, t, t + 500), t + 500)
+    assert [a.worker_id for a in acts if isinstance(a, RunEmbedding)] == ["embB"]
+    acts = both.handle(EmbeddingFinished(next(a for a in acts if isinstance(a, RunEmbedding)).job_id,
+                                         (bytes(48),)), t + 600)
+    assert len(sends(acts, "inferenceCommit")) == 1
+
+    # A hash reported only once the worker has loaded (after the inference started): the
+    # result is never embedded by the other model, so no commit; the reason is given then.
+    loading = _node_with("loading", {"emb": ("loading", None)})
+    acts = loading.handle(PacketReceived(req_env, "sim", t), t)
+    run = next(a for a in acts if isinstance(a, RunInference))
+    acts = loading.handle(WorkerStatus("emb", "embedding", "all-MiniLM-L6-v2", "ready", model_hash=H_OTHER), t + 100)
+    assert len(_mismatch_notes(acts)) == 2
+    acts = loading.handle(InferenceFinished(run.job_id, "out", 5, t, t + 500), t + 500)
+    assert not any(isinstance(a, RunEmbedding) for a in acts)
+    acts = loading.handle(TimerFired(f"coord:{rid}"), T0 + 10_000 + 2_000)
+    assert sends(acts, "inferenceCommit") == [] and loading.quorums.get(rid) is None
+
+
+def test_no_reported_hash_or_no_frame_hash_keeps_todays_behaviour():
+    """An embedder that reports no sha256, or a frame that names none (v1 frames never do),
+    leaves everything as before: the node infers and commits, nothing is said."""
+    named = Node(NodeConfig(status_updates=False, embedding_model_hash=H_FRAME), ident("rq"), random.Random(1))
+    unnamed = Node(NodeConfig(status_updates=False), ident("rq2"), random.Random(1))
+    cases = [(named, None, 2), (unnamed, H_OTHER, 2), (named, H_OTHER, 1)]
+    for requester, reported, protocol in cases:
+        env = sends(requester.handle(RequestSubmitted(prompt="p", accepted_models=("m",), quorum=1,
+                                                      max_time_ms=10_000, protocol=protocol), T0),
+                    "p2pInferenceRequest")[0]
+        node = _node_with(f"n{reported}{protocol}", {"emb": ("ready", reported)})
+        acts = node.handle(PacketReceived(env, "sim", T0 + 5), T0 + 5)
+        run = next(a for a in acts if isinstance(a, RunInference))
+        assert _mismatch_notes(acts) == []
+        acts = node.handle(InferenceFinished(run.job_id, "out", 5, T0 + 5, T0 + 500), T0 + 500)
+        emb = next(a for a in acts if isinstance(a, RunEmbedding))
+        acts = node.handle(EmbeddingFinished(emb.job_id, (bytes(48),)), T0 + 600)
+        assert len(sends(acts, "inferenceCommit")) == 1, (reported, protocol)
+
+
+def test_embedder_running_another_model_file_neither_verifies_nor_publishes_and_follows():
+    """End to end: the frame names H; node 3's embedder reports another file. Node 3 never
+    commits, never re-embeds a reveal (even with verify_all), computes no result of its own,
+    and shows the network's published result, like a node without an embedder."""
+    net = RecNet([NodeSpec() for _ in range(4)], seed=38, jitter=1)
+    net.nodes[0].config.embedding_model_hash = H_FRAME
+    net.nodes[3].config.verify_all = True
+    for i, h in ((1, H_FRAME), (3, H_OTHER)):        # node 2's embedder reports nothing
+        net.deliver(i, WorkerStatus(f"emb{i}", "embedding", "all-MiniLM-L6-v2", "ready", model_hash=h), net.now)
+    rid = net.submit(0, quorum=3, max_time_ms=10_000)
+    net.run_until(net.now + RUN_MS)
+    res = results(net, rid, range(3))
+    assert len(set(res)) == 1 and res[0][0] and len(res[0][2]) == 3, res
+    assert not any(i == 3 for i, env in net.sent if env["packet"]["type"] in ("inferenceCommit", "inferenceQuorumComputed"))
+    assert net.actions(3, RunEmbedding) == [] and net.actions(3, RunInference) == []
+    assert net.consensus_of(3, rid) is None
+    # Said once, when the request arrived. (At the final deadline a follower with reveals it did
+    # not check is also marked "following"/"verification_timeout", as any non-verifier is today.)
+    reasons = [e.data["reason"] for e in net.emits[3] if e.kind == "request" and e.data["state"] == "following"]
+    assert reasons[0] == "embedding_model_mismatch" and reasons.count("embedding_model_mismatch") == 1
+    assert net.nodes[3].request_view(rid)["result"]["validInferenceJointHash"] == res[0][1]
+
+
+def test_browser_worker_event_passes_the_model_sha256_through():
+    """The page's worker event carries the "loaded" message's sha256 (web/js/workers.js); the
+    codec hands it to the core as WorkerStatus.model_hash (absent or null: None)."""
+    from rakis_py.browser.codec import event_from_dict
+    base = {"type": "worker", "workerId": "w", "kind": "embedding", "model": "all-MiniLM-L6-v2", "state": "ready"}
+    assert event_from_dict({**base, "sha256": H_FRAME}, T0).model_hash == H_FRAME
+    assert event_from_dict({**base, "sha256": None}, T0).model_hash is None
+    assert event_from_dict(base, T0).model_hash is None

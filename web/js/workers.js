@@ -1,7 +1,7 @@
 // The model workers (workers/llm_worker.js, workers/embedding_worker.js; their message protocol is
 // documented at their top). This module spawns and stops them, posts the node's RunInference /
 // RunEmbedding actions to them, and turns their messages into node events:
-//   loaded            -> {type: "worker", state: "ready", backend}
+//   loaded            -> {type: "worker", state: "ready", backend, sha256}   (sha256 of the model file)
 //   error (no jobId)  -> {type: "worker", state: "failed", detail}   (the node runs on as a follower)
 //   result            -> {type: "inferenceFinished", ...}
 //   embeddings        -> {type: "embeddingFinished", jobId, bits: [[0..255]]}
@@ -95,7 +95,7 @@ export class WorkerPool {
 
   #event(info, detail = "") {
     this.onEvent({ type: "worker", workerId: info.workerId, kind: info.kind, model: info.model,
-                   state: info.state, backend: info.backend, detail });
+                   state: info.state, backend: info.backend, detail, sha256: info.sha256 ?? null });
     this.onChange();
   }
 
@@ -133,6 +133,7 @@ export class WorkerPool {
         info.state = "ready";
         info.backend = data.backend;
         info.loadMs = data.ms;
+        info.sha256 = data.sha256 ?? null;
         this.log("info", `${info.workerId} ready on ${data.backend}` +
                  (data.backend === "wasm" ? " (no WebGPU adapter: WASM fallback)" : ""));
         this.#event(info);
