@@ -117,7 +117,8 @@ class Simulation:
         self.link = LinkModel(scenario.links, np.array([p.region for p in self.profiles]), seed * 7 + 2,
                               self.start, self.duration_ms)
         self.requests = LoadModel(scenario.load).draw(self.duration_ms, seed * 7 + 3)
-        self.standins = ModelStandins(scenario.standins)
+        # Embedding sizes of the model each protocol's network runs (v1: 768-d, v2: 384-d).
+        self.standins = ModelStandins(scenario.standins, scenario.load.frame.protocol)
         self._v1 = scenario.load.frame.protocol == 1
         self.metrics = Metrics([p.byzantine for p in self.profiles], self.observers)
         self.verify = make_verifier(scenario.crypto)

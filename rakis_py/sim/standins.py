@@ -2,9 +2,19 @@
 not models: the simulator studies the protocol, so all it needs is outputs whose embeddings
 cluster, drift and fail the way real ones do.
 
+The embedding stand-in has the size of the model each protocol runs, so packet sizes (and
+``bytes_per_token``) are honest per protocol:
+
+* v2 rules (rakis-py's all-MiniLM-L6-v2): binary embeddings of ``EMBEDDING_BITS`` = 384 bits
+  (48 bytes); no float vector (v2 reveals carry none);
+* v1 rules (v1's nomic-embed-text-v1.5): binary embeddings of ``EMBEDDING_BITS_V1`` = 768 bits
+  (96 bytes) and, for the reveal, a float vector of 768 dimensions whose signs are those bits
+  (``float_embedding``; magnitudes of a unit-norm 768-d vector, ~N(0, 1/sqrt(768)), from a fixed
+  table: only the shape and size on the wire matter). A v1 reveal built from them has the size
+  of a real one (tests/sim/test_sim_core.py checks it against ``packets.encode_envelope``).
+
 Per request (keyed by the prompt's ``[sim-prompt ...]`` tag) there are a few "true answer"
-clusters; each has a random centre of ``EMBEDDING_BITS`` = 384 bits (48 bytes, the binary
-embedding of all-MiniLM-L6-v2). One inference:
+clusters; each has a random centre of that many bits. One inference:
 
 * draws a cluster (the first has weight ``main_share``, the rest share the remainder), or with
   probability ``garbage_share`` (always, on a Byzantine node) a garbage output far from every
@@ -27,9 +37,18 @@ import hashlib
 import random
 from dataclasses import dataclass
 
-EMBEDDING_BITS = 384
+EMBEDDING_BITS = 384                       # v2: all-MiniLM-L6-v2, 384-d -> 48 bytes
 EMBEDDING_BYTES = EMBEDDING_BITS // 8
-_MAGNITUDES = tuple(random.Random("float-embedding").uniform(0.001, 0.12) for _ in range(4096))
+EMBEDDING_BITS_V1 = 768                    # v1: nomic-embed-text-v1.5, 768-d -> 96 bytes
+EMBEDDING_BYTES_V1 = EMBEDDING_BITS_V1 // 8
+# |component| of a unit-norm 768-d vector (sd 1/sqrt(768) ~ 0.036), floored away from 0.
+_MAG_RNG = random.Random("float-embedding")
+_MAGNITUDES = tuple(max(1e-4, abs(_MAG_RNG.gauss(0.0, 768 ** -0.5))) for _ in range(4096))
+
+
+def embedding_bits(protocol: int) -> int:
+    """Binary embedding size (bits) of the model a protocol's network runs."""
+    return EMBEDDING_BITS_V1 if protocol == 1 else EMBEDDING_BITS
 _FILLER = ("the answer depends on the context of the question and on what one assumes about it "
            * 64)
 
@@ -56,19 +75,24 @@ def _tag(text: str) -> str:
     return text[1:end] if text.startswith("[") and end > 0 else ""
 
 
-def _bits_of(seed: str) -> int:
-    return int.from_bytes(hashlib.sha384(seed.encode()).digest(), "big")
+def _bits_of(seed: str, nbits: int = EMBEDDING_BITS) -> int:
+    if nbits == 384:
+        return int.from_bytes(hashlib.sha384(seed.encode()).digest(), "big")
+    return int.from_bytes(hashlib.shake_256(seed.encode()).digest(nbits // 8), "big")
 
 
-def _flip(value: int, rng: random.Random, k: int) -> int:
-    for pos in rng.sample(range(EMBEDDING_BITS), k):
+def _flip(value: int, rng: random.Random, k: int, nbits: int = EMBEDDING_BITS) -> int:
+    for pos in rng.sample(range(nbits), k):
         value ^= 1 << pos
     return value
 
 
 class ModelStandins:
-    def __init__(self, params: StandinParams) -> None:
+    def __init__(self, params: StandinParams, protocol: int = 2) -> None:
         self.p = params
+        self.protocol = protocol
+        self.bits = embedding_bits(protocol)
+        self.nbytes = self.bits // 8
 
     # -- LLM stand-in -------------------------------------------------------------------------
     def infer(self, prompt: str, node_index: int, byzantine: bool, base_tokens: int,
@@ -99,21 +123,22 @@ class ModelStandins:
         parts = _tag(text).split(" ")
         if len(parts) == 4 and parts[0] == "out" and parts[2] not in ("g",):
             key, label = parts[1], parts[2]
-            centre = _bits_of(f"centre {key} {label}")
-            return _flip(centre, random.Random(text), self.p.spread_bits)
-        return _bits_of("garbage " + text)
+            centre = _bits_of(f"centre {key} {label}", self.bits)
+            return _flip(centre, random.Random(text), self.p.spread_bits, self.bits)
+        return _bits_of("garbage " + text, self.bits)
 
     def embed(self, text: str, rng: random.Random) -> bytes:
         """One run of the embedding model on ``text`` (may flip a few bits: non-determinism)."""
         bits = self.true_bits(text)
         p = self.p
         if p.nondeterministic_share > 0 and rng.random() < p.nondeterministic_share:
-            bits = _flip(bits, rng, rng.randint(1, p.nondeterministic_max_bits))
-        return bits.to_bytes(EMBEDDING_BYTES, "big")
+            bits = _flip(bits, rng, rng.randint(1, p.nondeterministic_max_bits), self.bits)
+        return bits.to_bytes(self.nbytes, "big")
 
     def float_embedding(self, bembedding: bytes) -> tuple[float, ...]:
-        """A float vector whose signs are the given bits (what a v1 reveal carries besides the bits).
-        Magnitudes come from a fixed table: only the shape and size on the wire matter here."""
+        """A float vector whose signs are the given bits, one dimension per bit (what a v1 reveal
+        carries besides the bits: 768 floats for 96 bytes). Magnitudes come from a fixed table:
+        only the shape and size on the wire matter here."""
         bits = int.from_bytes(bembedding, "big")
         mags = _MAGNITUDES
         n = len(bembedding) * 8

@@ -149,3 +149,52 @@ def test_sweep_out_writes_the_chart_and_stops_a_broken_series(tmp_path, capsys):
     for b in saved["breaking_points"]:
         assert b["breaks_at_nodes"] == 4 and isinstance(b["failed_by_phase"], dict)
     assert (tmp_path / "agreement_vs_nodes.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def _sent_reveals(protocol: int):
+    """Run tiny under the given rules; every inferenceReveal envelope sent, with its counted size."""
+    sim = Simulation(scenarios.tiny().with_protocol(protocol), seed=1, strict=True)
+    sent, on_send = [], sim.metrics.on_send
+
+    def spy(i, env, size):
+        if env["packet"]["type"] == "inferenceReveal":
+            sent.append((env, size))
+        return on_send(i, env, size)
+    sim.metrics.on_send = spy
+    sim.run()
+    assert sent
+    return sent
+
+
+def test_v1_reveals_have_v1_sizes_and_match_a_real_encoded_reveal():
+    """Under v1 rules the embedding stand-in is nomic-embed-text-v1.5-shaped (768 floats, 96-byte
+    binary embedding), so a reveal's counted size is the size of a real v1 reveal on the wire."""
+    import random
+
+    from rakis_py.protocol import builders as B
+    from rakis_py.protocol.identity import Identity
+    from rakis_py.protocol.packets import encode_envelope
+
+    ident = Identity.from_private_key(bytes(range(32)))
+    for env, size in _sent_reveals(1)[:3]:
+        p = env["packet"]
+        assert len(p["embedding"]) == 768 and len(p["bEmbedding"]) == 96
+        floats = [p["embedding"][str(k)] for k in range(768)]
+        bits = bytes(p["bEmbedding"][str(k)] for k in range(96))
+        args = (p["requestedSynthientId"], p["requestId"], p["inferenceId"], p["output"])
+        # the same reveal, built and signed (real Ed25519) by the protocol package: same bytes
+        same = B.inference_reveal(*args, bits, floats, p["createdAt"], v1_typed_arrays=True)
+        assert len(encode_envelope(ident.envelope(same))) == size
+        # a real-looking one: a unit-norm 768-d float vector and random bits: within 2%
+        rng = random.Random(size)
+        vec = [rng.gauss(0.0, 1.0) for _ in range(768)]
+        norm = sum(v * v for v in vec) ** 0.5
+        real = B.inference_reveal(*args, rng.randbytes(96), [v / norm for v in vec], p["createdAt"],
+                                  v1_typed_arrays=True)
+        real_size = len(encode_envelope(ident.envelope(real)))
+        assert abs(size - real_size) <= 0.02 * real_size, (size, real_size)
+
+
+def test_v2_reveals_carry_a_384_bit_embedding_and_no_floats():
+    for env, _size in _sent_reveals(2):
+        assert "embedding" not in env["packet"] and len(env["packet"]["bEmbedding"]) == 48

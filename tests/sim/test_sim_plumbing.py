@@ -13,7 +13,7 @@ from rakis_py.sim.engine import Engine
 from rakis_py.sim.links import ChannelParams, LinkModel, LinkParams, PartitionParams
 from rakis_py.sim.nodes import NodeModel, NodeParams
 from rakis_py.sim.simulation import Simulation
-from rakis_py.sim.standins import EMBEDDING_BYTES, ModelStandins, StandinParams
+from rakis_py.sim.standins import EMBEDDING_BYTES, EMBEDDING_BYTES_V1, ModelStandins, StandinParams
 
 from .fake_node import fake_factory
 
@@ -124,3 +124,17 @@ def test_standin_embeddings_cluster_and_flip():
     assert 1 <= dist(e1, e1b) <= 6               # same text, two runs: a few flips
     assert dist(e1, e2) <= 2 * 10 + 6            # same cluster: close
     assert dist(e1, eg) > 120                    # garbage: far
+
+
+def test_standin_embedding_size_follows_the_protocol():
+    """v2: all-MiniLM-L6-v2 (384 bits); v1: nomic-embed-text-v1.5 (768 bits, 768 floats)."""
+    rng = random.Random(2)
+    params = StandinParams(nondeterministic_share=0.0)
+    v1, v2 = ModelStandins(params, protocol=1), ModelStandins(params, protocol=2)
+    text, _ = v2.infer("[sim-prompt 3 beef] q", 1, False, 40, 100, rng)
+    assert len(v2.embed(text, rng)) == EMBEDDING_BYTES == 48
+    e1 = v1.embed(text, rng)
+    assert len(e1) == EMBEDDING_BYTES_V1 == 96 and e1 == v1.embed(text, rng)
+    floats = v1.float_embedding(e1)
+    assert len(floats) == 768
+    assert all((f > 0) == bool(e1[k // 8] >> (7 - k % 8) & 1) for k, f in enumerate(floats))
