@@ -17,7 +17,16 @@ Every copy ends in exactly one outcome (conservation, checked by tests):
 ``delivered`` (first copy handed to the node), ``duplicate`` (a later copy of the same envelope
 on another channel, suppressed before the node as its dedup would drop it anyway, counted with its
 bytes), ``lost:loss``, ``dropped:<reason>`` (no_route, relay_outage, partition, offline = receiver
-gone when it arrives, in_flight = still travelling when the run ends).
+gone when it arrives or, for an addressed send, already gone when it is sent, in_flight = still
+travelling when the run ends).
+
+Every sent packet (one ``Send``) ends in exactly one *fate* as well (``PacketLedger.fates``):
+``delivered`` (at least one node got a copy); ``dropped:no_receivers`` (a broadcast while no other
+node is online: no copy exists), ``dropped:unknown_receiver`` (addressed only to ids no simulated
+node has, or to the sender itself: no copy exists); otherwise none of its copies reached a node
+and it is booked under the latest-stage reason among its copies, in this order: ``dropped:in_flight``,
+``dropped:offline``, ``lost:loss``, ``dropped:partition``, ``dropped:relay_outage``, ``dropped:no_route``.
+``sum(fates) == packets`` (the summary's ``packets``) once the run has ended (``pending`` is 0).
 All randomness comes from one seeded ``numpy.random.Generator``.
 """
 
@@ -40,6 +49,11 @@ OUTCOME_NAMES = {
 }
 OFFLINE = "dropped:offline"
 IN_FLIGHT = "dropped:in_flight"
+NO_RECEIVERS = "dropped:no_receivers"
+UNKNOWN_RECEIVER = "dropped:unknown_receiver"
+# Fate of a packet none of whose copies reached a node: its latest-stage copy reason.
+FATE_ORDER = (IN_FLIGHT, OFFLINE, OUTCOME_NAMES[LOST], OUTCOME_NAMES[PARTITION], OUTCOME_NAMES[OUTAGE],
+              OUTCOME_NAMES[NO_ROUTE])
 
 
 @dataclass(frozen=True)
@@ -90,8 +104,17 @@ class Fanout:
     first_channel: np.ndarray       # (n,) channel index of the delivered copy, -1 if none
 
 
+def undelivered_fate(reasons: set[str]) -> str:
+    """The fate of a packet no node got, from the outcomes of its copies (FATE_ORDER)."""
+    for name in FATE_ORDER:
+        if name in reasons:
+            return name
+    raise ValueError(f"no undelivered reason among {sorted(reasons)}")
+
+
 class PacketLedger:
-    """Counts every copy by outcome, channel and packet type (bytes too): the conservation book."""
+    """The conservation book: every copy by outcome and channel (bytes too), and every sent
+    packet by fate (module docstring)."""
 
     def __init__(self, channel_names: tuple[str, ...]) -> None:
         self.channels = channel_names
@@ -100,6 +123,9 @@ class PacketLedger:
         self.outcomes: Counter[str] = Counter()
         self.outcome_bytes: Counter[str] = Counter()
         self.by_channel: Counter[tuple[str, str]] = Counter()
+        self.packets = 0                         # Sends (each counted once, whatever its fan-out)
+        self.fates: Counter[str] = Counter()
+        self.pending = 0                         # packets with copies still travelling
 
     def add(self, outcome: str, n: int, size: int, channel: str | None = None) -> None:
         if n:
@@ -110,6 +136,9 @@ class PacketLedger:
 
     def summary(self) -> dict:
         return {
+            "packets": self.packets,
+            "packet_fates": dict(sorted(self.fates.items())),
+            "pending": self.pending,
             "copies": self.copies,
             "copy_bytes": self.copy_bytes,
             "outcomes": dict(sorted(self.outcomes.items())),
@@ -220,6 +249,14 @@ class LinkModel:
             for code in range(6):
                 led.add(OUTCOME_NAMES[code], int(counts[code]), size, self.channel_names[c])
         return Fanout(recipients, lat_i, outcome, first_channel)
+
+    def book_gone(self, n: int, size: int) -> None:
+        """Copies of an addressed send to ``n`` addressees already offline: dropped on every channel."""
+        led = self.ledger
+        led.copies += n * self.nch
+        led.copy_bytes += n * self.nch * size
+        for name in self.channel_names:
+            led.add(OFFLINE, n, size, name)
 
     def settle(self, reason: str, channel: int, size: int) -> None:
         """A copy booked as delivered did not reach the node (receiver offline / run ended)."""

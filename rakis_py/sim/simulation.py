@@ -33,7 +33,8 @@ from rakis_py.protocol import events as E
 from .crypto_model import canonical, make_signer, make_verifier
 from .dataset import NetworkLog
 from .engine import DEFAULT_EPOCH_MS, Engine
-from .links import FIRST, IN_FLIGHT, OFFLINE, OUTCOME_NAMES, LinkModel
+from .links import (DUPLICATE, FIRST, IN_FLIGHT, NO_RECEIVERS, OFFLINE, OUTCOME_NAMES, UNKNOWN_RECEIVER,
+                    LinkModel, undelivered_fate)
 from .load import LoadModel, RequestSpec
 from .metrics import Metrics, RequestRecord
 from .nodes import NodeModel, NodeProfile
@@ -124,6 +125,10 @@ class Simulation:
         self.verify = make_verifier(scenario.crypto)
         self.decode = _decoder() if share_decode else None
         self.by_sid: dict[str, int] = {}
+        # Packets with copies still travelling and none delivered yet: id -> [copies left,
+        # outcome matrix at send, reasons found since] (links.py: packet fates).
+        self._pending: dict[int, list] = {}
+        self._next_pid = 0
         self._online: list[int] = []
         self._online_arr: np.ndarray | None = None
         self.timeline: dict[int, list[tuple[int, int]]] = {}   # node -> [(join, leave)] virtual
@@ -285,17 +290,29 @@ class Simulation:
         self.engine.at(self.engine.now + dur, self._call, i, E.EmbeddingFinished(act.job_id, embs, floats))
 
     def _send(self, i: int, sn: SimNode, act) -> None:
+        """Fan one Send out; every packet ends with a fate in the ledger (links.py), every copy
+        with an outcome (addressees already offline: their copies are dropped:offline)."""
         env = act.envelope
         size = len(canonical(env).encode("utf-8"))
         self.metrics.on_send(i, env, size)
+        led = self.link.ledger
+        led.packets += 1
+        gone: list[int] = []
         if act.to is None:
             rec = self._online_array()
             rec = rec[rec != i]
         else:
-            idx = [self.by_sid.get(s) for s in act.to]
-            rec = np.array(sorted({j for j in idx if j is not None and j != i and self.nodes[j].online}),
-                           dtype=np.int64)
+            idx = {self.by_sid.get(s) for s in act.to}
+            idx.discard(None)
+            idx.discard(i)
+            rec = np.array(sorted(j for j in idx if self.nodes[j].online), dtype=np.int64)
+            gone = sorted(j for j in idx if not self.nodes[j].online)
+            if gone:
+                self.link.book_gone(len(gone), size)
+                if self.dataset is not None:
+                    self._ds_gone(sn, env, gone, size)
         if len(rec) == 0:
+            led.fates[OFFLINE if gone else NO_RECEIVERS if act.to is None else UNKNOWN_RECEIVER] += 1
             return
         now = self.engine.now
         fan = self.link.fanout(i, rec, now, size)
@@ -306,9 +323,17 @@ class Simulation:
         recips = fan.recipients.tolist()
         firsts = fan.first_channel.tolist()
         lat = fan.latency_ms
-        for row, (r, c) in enumerate(zip(recips, firsts)):
-            if c >= 0:
-                at(now + int(lat[row, c]), deliver, r, data, c, size)
+        live = sum(1 for c in firsts if c >= 0)
+        if live == 0:
+            led.fates[self._fate(fan.outcome, {OFFLINE} if gone else set())] += 1
+        else:
+            pid = self._next_pid
+            self._next_pid += 1
+            self._pending[pid] = [live, fan.outcome, {OFFLINE} if gone else set()]
+            led.pending += 1
+            for row, (r, c) in enumerate(zip(recips, firsts)):
+                if c >= 0:
+                    at(now + int(lat[row, c]), deliver, r, data, c, size, pid)
         if self.dataset is not None:
             typ = (env.get("packet") or {}).get("type", "?")
             out = fan.outcome
@@ -318,14 +343,44 @@ class Simulation:
                     if code != FIRST:
                         self.dataset.packet(now, sn.sid, self.nodes[r].sid, names[c], typ, size, OUTCOME_NAMES[code])
 
-    def _deliver(self, r: int, data, c: int, size: int) -> None:
+    @staticmethod
+    def _fate(outcome: np.ndarray, reasons: set[str]) -> str:
+        """An undelivered packet's fate from its copies' outcomes at send and since."""
+        codes = set(np.unique(outcome).tolist()) - {FIRST, DUPLICATE}
+        return undelivered_fate(reasons | {OUTCOME_NAMES[k] for k in codes})
+
+    def _undelivered(self, pid: int, reason: str) -> None:
+        """A copy booked to be delivered did not reach its node (offline, or the run ended)."""
+        pend = self._pending.get(pid)
+        if pend is None:                 # the packet already reached some node
+            return
+        pend[0] -= 1
+        pend[2].add(reason)
+        if pend[0] == 0:
+            del self._pending[pid]
+            led = self.link.ledger
+            led.pending -= 1
+            led.fates[self._fate(pend[1], pend[2])] += 1
+
+    def _ds_gone(self, sn: SimNode, env: dict, gone: list[int], size: int) -> None:
+        typ = (env.get("packet") or {}).get("type", "?")
+        for r in gone:
+            for ch in self.link.channel_names:
+                self.dataset.packet(self.engine.now, sn.sid, self.nodes[r].sid, ch, typ, size, OFFLINE)
+
+    def _deliver(self, r: int, data, c: int, size: int, pid: int) -> None:
         sn = self.nodes[r]
         ch = self.link.channel_names[c]
         if not sn.online:
             self.link.settle(OFFLINE, c, size)
+            self._undelivered(pid, OFFLINE)
             if self.dataset is not None:
                 self._ds_delivery(r, data, ch, size, OFFLINE)
             return
+        if self._pending.pop(pid, None) is not None:    # the packet's first delivery
+            led = self.link.ledger
+            led.pending -= 1
+            led.fates["delivered"] += 1
         if self.dataset is not None:
             self._ds_delivery(r, data, ch, size, "delivered")
         self._call(r, E.PacketReceived(data, ch, self.engine.now + sn.skew, size))
@@ -360,8 +415,9 @@ class Simulation:
         self.engine.run(end)
         for _t, fn, args in self.engine.drain():
             if fn == self._deliver:
-                r, data, c, size = args
+                r, data, c, size, pid = args
                 self.link.settle(IN_FLIGHT, c, size)
+                self._undelivered(pid, IN_FLIGHT)
                 if self.dataset is not None:
                     self._ds_delivery(r, data, self.link.channel_names[c], size, IN_FLIGHT)
         self.wall_seconds = time.perf_counter() - w0

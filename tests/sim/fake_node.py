@@ -107,3 +107,43 @@ class FakeNode:
 
 def fake_factory(profile, signer, rng, verify, scenario, record=False):
     return FakeNode(signer, rng, verify)
+
+
+UNKNOWN_ID = "f" * 64
+
+
+class ChattyNode:
+    """Broadcasts a beat every 2 s from boot to the end of the run, and every 3rd beat also sends
+    one packet addressed to every peer it has heard from (some have left by then), an id no node
+    has, and itself, and every 5th beat one addressed only to the unknown id: for conservation
+    tests (broadcasts while alone, addressed sends to gone/unknown nodes, copies in flight at the end)."""
+
+    def __init__(self, signer, rng, verify) -> None:
+        self.signer, self.me, self.beats, self.heard = signer, signer.synthient_id, 0, set()
+        self.booted = False
+
+    def _send(self, packet: dict, to=None) -> A.Send:
+        return A.Send({"synthientId": self.me, "signature": self.signer.sign_packet(packet), "packet": packet}, to)
+
+    def handle(self, ev, now):
+        t = type(ev)
+        if t is E.WorkerStatus and not self.booted:
+            self.booted = True
+            return [A.SetTimer("beat", now + 2_000)]
+        if t is E.PacketReceived:
+            self.heard.add(ev.data["synthientId"])
+            return []
+        if t is E.TimerFired:
+            self.beats += 1
+            out = [self._send({"type": "beat", "n": self.beats}), A.SetTimer("beat", now + 2_000)]
+            if self.beats % 3 == 0:
+                out.append(self._send({"type": "direct", "n": self.beats},
+                                      tuple(sorted(self.heard)) + (UNKNOWN_ID, self.me)))
+            if self.beats % 5 == 0:
+                out.append(self._send({"type": "lost", "n": self.beats}, (UNKNOWN_ID,)))
+            return out
+        return []
+
+
+def chatty_factory(profile, signer, rng, verify, scenario, record=False):
+    return ChattyNode(signer, rng, verify)

@@ -43,6 +43,10 @@ def test_real_core_run_is_deterministic_and_conserves_copies():
     strip = lambda s: json.dumps({k: v for k, v in s.items() if k not in WALL}, sort_keys=True)  # noqa: E731
     assert strip(a) == strip(b)
     assert sum(a["links"]["outcomes"].values()) == a["links"]["copies"] > 0
+    # every packet the real core sent has one fate (delivered, lost or dropped with a reason)
+    led = a["links"]
+    assert led["pending"] == 0 and led["packets"] == a["packets"] == sum(led["packet_fates"].values())
+    assert led["packet_fates"]["delivered"] > 0
 
 
 @pytest.mark.parametrize("name", sorted(scenarios.SCENARIOS))

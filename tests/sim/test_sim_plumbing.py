@@ -15,7 +15,7 @@ from rakis_py.sim.nodes import NodeModel, NodeParams
 from rakis_py.sim.simulation import Simulation
 from rakis_py.sim.standins import EMBEDDING_BYTES, EMBEDDING_BYTES_V1, ModelStandins, StandinParams
 
-from .fake_node import fake_factory
+from .fake_node import chatty_factory, fake_factory
 
 WALL = ("wall_seconds", "events_per_s")
 
@@ -75,6 +75,41 @@ def test_every_copy_is_delivered_lost_or_dropped():
         per_ch[ch] = per_ch.get(ch, 0) + n
     assert set(per_ch) == {"nostr", "mqtt"} and all(v == led["copies"] // 2 for v in per_ch.values())
     assert all(v >= 0 for v in outcomes.values())
+    assert_packets_conserved(s)
+
+
+def assert_packets_conserved(s):
+    """Every sent packet has exactly one fate (links.py), and the copy book balances."""
+    led = s["links"]
+    assert led["pending"] == 0
+    assert led["packets"] == s["packets"] == sum(led["packet_fates"].values()) > 0
+    assert sum(led["outcomes"].values()) == led["copies"]
+    assert all(v >= 0 for v in led["packet_fates"].values())
+    # a packet is delivered iff one of its copies was: never more delivered packets than copies
+    assert led["packet_fates"].get("delivered", 0) <= led["outcomes"].get("delivered", 0)
+
+
+def test_every_packet_sent_has_a_fate_even_without_receivers():
+    """Broadcasts while alone, sends addressed to gone, unknown or own ids, and copies still
+    travelling when the run ends are all in the book (not only in `packets`)."""
+    from .fake_node import UNKNOWN_ID
+    sc = replace(scenarios.tiny(), nodes=5, duration_s=240,
+                 links=LinkParams(stall_share=0.2, stall_mean_ms=60_000,
+                                  channels=(ChannelParams("nostr", loss=0.3), ChannelParams("mqtt", loss=0.3))),
+                 node_model=NodeParams(initial_share=0.2, session_median_s=60, session_sigma=0.3,
+                                       follower_share=0.0, worker_weights=((1, 1.0),)),
+                 load=replace(scenarios.tiny().load, steady_per_min=0.0))
+    sim = Simulation(sc, seed=1, node_factory=chatty_factory, share_decode=False, network_log=False)
+    s = sim.run()
+    assert_packets_conserved(s)
+    fates, outcomes = s["links"]["packet_fates"], s["links"]["outcomes"]
+    for k in ("delivered", "dropped:no_receivers", "dropped:unknown_receiver", "dropped:offline",
+              "dropped:in_flight", "lost:loss"):
+        assert fates.get(k, 0) > 0, (k, fates)
+    assert outcomes.get("dropped:in_flight", 0) > 0 and outcomes.get("dropped:offline", 0) > 0
+    # the only-unknown sends (every 5th beat of every node) are all booked as such, none as copies
+    assert fates["dropped:unknown_receiver"] >= s["packets_by_type"]["lost"]
+    assert UNKNOWN_ID not in sim.by_sid
 
 
 def test_fake_protocol_reaches_full_agreement_on_clean_tiny():
