@@ -6,12 +6,17 @@ channel, like v1 sending each envelope on all its transports (spec §10). Per co
 
 * latency: ``median(region_from, region_to) * channel.latency_factor * lognormal(0, sigma)
   + channel.extra_ms``, plus with probability ``stall_share`` a long stall (relay backlog,
-  tab in the background) drawn from an exponential with mean ``stall_mean_ms``;
+  tab in the background) drawn from an exponential with mean ``stall_mean_ms``. The median is
+  ``intra_median_ms`` inside a region and ``inter_median_ms`` between two regions, unless
+  ``region_median_ms`` names the pair: ``(("eu", "na", 90), ("eu", "asia", 220), ...)`` sets a
+  per-pair inter-region delay matrix (symmetric; pairs not named keep ``inter_median_ms``);
 * ``no_route``: the pair has no working connection on that channel (a fixed property of the
   pair and channel, drawn once: WebRTC through NAT fails for some pairs);
 * ``relay_outage``: the channel is down for everyone during an outage window;
 * ``partition``: sender and receiver are on different sides of an open partition;
-* ``loss``: independent loss per copy.
+* ``loss``: independent loss per copy;
+* ``blackouts``: declared windows ``(start_s, end_s)`` (from the run start) in which every channel
+  is down (booked as ``relay_outage``): a forced total failure, for tests and what-ifs.
 
 Every copy ends in exactly one outcome (conservation, checked by tests):
 ``delivered`` (first copy handed to the node), ``duplicate`` (a later copy of the same envelope
@@ -83,6 +88,8 @@ class LinkParams:
     regions: tuple[tuple[str, float], ...] = (("eu", 0.45), ("na", 0.35), ("asia", 0.20))
     intra_median_ms: float = 40.0
     inter_median_ms: float = 160.0
+    # Per-pair inter-region medians overriding inter_median_ms: ((region_a, region_b, ms), ...).
+    region_median_ms: tuple[tuple[str, str, float], ...] = ()
     sigma: float = 0.5                 # lognormal spread of latency
     stall_share: float = 0.0           # share of copies that stall (long tail)
     stall_mean_ms: float = 5_000.0
@@ -92,6 +99,7 @@ class LinkParams:
         ChannelParams("torrent", loss=0.02, latency_factor=1.3, extra_ms=60),
     )
     partitions: PartitionParams = field(default_factory=PartitionParams)
+    blackouts: tuple[tuple[float, float], ...] = ()    # (start_s, end_s): every channel down
 
 
 @dataclass
@@ -146,6 +154,20 @@ class PacketLedger:
         }
 
 
+def region_medians(params: LinkParams) -> np.ndarray:
+    """The (regions x regions) matrix of median one-way delays (ms)."""
+    names = [name for name, _ in params.regions]
+    med = np.full((len(names), len(names)), params.inter_median_ms, dtype=np.float64)
+    np.fill_diagonal(med, params.intra_median_ms)
+    for a, b, ms in params.region_median_ms:
+        if a not in names or b not in names:
+            raise ValueError(f"region_median_ms names an unknown region: {a!r}/{b!r} (regions: {names})")
+        if a == b:
+            raise ValueError(f"region_median_ms is for pairs of regions; {a!r} inside itself is intra_median_ms")
+        med[names.index(a), names.index(b)] = med[names.index(b), names.index(a)] = ms
+    return med
+
+
 class LinkModel:
     """Decides the fate of every copy. ``region_of`` maps node index -> region index."""
 
@@ -155,9 +177,7 @@ class LinkModel:
         self.rng = np.random.default_rng(seed)
         self.region_of = region_of.astype(np.int64)
         nreg = len(params.regions)
-        med = np.full((nreg, nreg), params.inter_median_ms, dtype=np.float64)
-        np.fill_diagonal(med, params.intra_median_ms)
-        self.median = med
+        self.median = region_medians(params)
         ch = params.channels
         self.nch = len(ch)
         self.channel_names = tuple(c.name for c in ch)
@@ -173,7 +193,7 @@ class LinkModel:
     def _draw_outages(self, start: int, duration: int) -> list[list[tuple[int, int]]]:
         out = []
         for c in self.p.channels:
-            spans = []
+            spans = [(start + int(a * 1000), start + int(b * 1000)) for a, b in self.p.blackouts]
             if c.outage_per_hour > 0:
                 t = float(start)
                 while True:

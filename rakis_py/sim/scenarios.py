@@ -1,14 +1,16 @@
 """Named scenarios: one ``Scenario`` = every model's parameters + size and length of the run.
 
 * ``tiny``  - 5 always-online worker nodes, a few requests, clean links: for tests (seconds).
-* ``small`` - 40 nodes, mild churn, loss, one partition, steady load: a quick look.
+* ``small`` - 40 nodes, mild churn (30% of clean leavers come back, rebuilt by ``Node.restore``),
+  loss, one partition, steady load: a quick look.
 * ``st1``   - calibrated to the public stability test of v1 (reference/stability-test-1.md):
   about 2,000 distinct nodes over the run (visitors arriving and leaving), 15% of them workers
   (most with 2 LLM workers), the rest followers; v1's four redundant channels with loss, pairs
   that cannot reach each other on a channel and relay outages (two always-online observers in
   different regions measure the divergence, ~5% in the test); v1's default security frame (quorum 2,
   30 s, 50%; under v1 rules the core's 15/35/40 s windows);
-  temperature 1 outputs spread over a few clusters; the embedding's non-determinism (4% of runs
+  no returning nodes (the test counted distinct identities; how many came back is not known, so
+  ``rejoin_share`` stays 0 and the calibration is unchanged); temperature 1 outputs spread over a few clusters; the embedding's non-determinism (4% of runs
   flip a few bits: the cause the report gave for the last ~15% of quorums); two big request
   batches; the embedding cost of the model each protocol runs (v1's nomic-embed 1.5 s, rakis-py's
   all-MiniLM-L6-v2 550 ms per output); the two observers run the default 2 LLM workers.
@@ -78,9 +80,11 @@ def small() -> Scenario:
     return Scenario(
         name="small", nodes=40, duration_s=600, observers=True,
         links=LinkParams(stall_share=0.005, partitions=PartitionParams(per_hour=2, mean_s=20, share=0.2)),
-        node_model=NodeParams(initial_share=0.8, session_median_s=1800, follower_share=0.3),
+        node_model=NodeParams(initial_share=0.8, session_median_s=1800, follower_share=0.3,
+                              rejoin_share=0.3, away_median_s=120),
         load=LoadParams(steady_per_min=3.0, frame=SecurityFrameParams(quorum=3)),
-        description="40 nodes, mild churn, 1-2% loss, occasional partitions, steady load.",
+        description="40 nodes, mild churn (30% of leavers come back, restored), 1-2% loss, "
+                    "occasional partitions, steady load.",
     )
 
 

@@ -12,16 +12,24 @@ tests). The simulator is its adapter: it feeds events to ``node.handle(event, no
 node's skewed clock, and carries out the actions it returns:
 ``Send`` -> LinkModel fan-out (encoded once, one shared envelope object for all receivers),
 ``RunInference``/``RunEmbedding`` -> stand-ins, finishing later in virtual time,
-``SetTimer``/``CancelTimer`` -> engine callbacks with a generation check, ``Persist`` -> counted,
-``Emit`` -> metrics.
+``SetTimer``/``CancelTimer`` -> engine callbacks with a generation check, ``Persist`` -> counted
+(and, for a node that will come back, written to its simulated storage), ``Emit`` -> metrics.
+
+Departures (nodes.py): both kinds stop the node at once (its running jobs and timers die with
+the tab: completions and timers of an earlier session never reach a later one); a ``crash``
+also loses the storage writes of its last ``crash_unflushed_ms``. A node that comes back keeps
+its identity and is rebuilt by ``Node.restore`` from its stored records (``node_restore``; a test
+factory without one starts afresh), then boots its workers again.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import random
 import time
+from collections import deque
 from dataclasses import replace
 from typing import Callable, Optional
 
@@ -84,7 +92,8 @@ def observer_outcomes(paths: list[str]) -> tuple[list[dict], Optional[float]]:
 
 
 class SimNode:
-    __slots__ = ("profile", "core", "signer", "rng", "online", "timers", "skew", "sid")
+    __slots__ = ("profile", "core", "signer", "rng", "online", "timers", "tgen", "skew", "sid", "session",
+                 "store", "unflushed")
 
     def __init__(self, profile: NodeProfile) -> None:
         self.profile = profile
@@ -93,14 +102,20 @@ class SimNode:
         self.rng: random.Random | None = None
         self.online = False
         self.timers: dict[str, int] = {}
+        self.tgen = 0                      # timer generations, never reset (stale timers never match)
         self.skew = profile.skew_ms
         self.sid = ""
+        self.session = 0                   # 1 = first session; completions carry the session
+        # Simulated storage (only for nodes that will come back): table -> key -> record, and the
+        # writes not yet flushed to it ((virtual ms, table, key, record), oldest first).
+        self.store: dict[str, dict[str, dict]] | None = {} if profile.returns else None
+        self.unflushed: deque = deque()
 
 
 class Simulation:
     def __init__(self, scenario: Scenario, seed: int = 0, node_factory: Optional[NodeFactory] = None,
                  out_dir: Optional[str] = None, share_decode: bool = True, strict: bool = False,
-                 record: int = 2, network_log: bool = False) -> None:
+                 record: int = 2, network_log: bool = False, node_restore: Optional[Callable] = None) -> None:
         self.sc = scenario
         self.seed = seed
         self.start = DEFAULT_EPOCH_MS
@@ -108,9 +123,12 @@ class Simulation:
         self.engine = Engine(self.start)
         self.rng = random.Random(f"sim:{seed}")
         if node_factory is None:
-            from .core_node import core_node_factory
-            node_factory = core_node_factory
+            from .core_node import core_node_factory, core_node_restore
+            node_factory, node_restore = core_node_factory, node_restore or core_node_restore
         self.factory = node_factory
+        self.restore = node_restore        # (profile, signer, rng, verify, scenario, tables, now) -> (node, actions)
+        self.churn = {"joins": 0, "leaves": 0, "crashes": 0, "rejoins": 0, "restored": 0,
+                      "restored_records": 0, "lost_writes": 0, "lost_work": 0}
         regions = [w for _, w in scenario.links.regions]
         self.profiles = NodeModel(scenario.node_model).draw(scenario.nodes, self.duration_ms, regions, seed * 7 + 1)
         self.observers = self._make_observers()
@@ -145,9 +163,10 @@ class Simulation:
         # Consensus should be over by endingAt + reveal/consensus windows (v1: 35 s + 40 s).
         self._settle_ms = frame.max_time_ms + 35_000 + 40_000 + 10_000
         for p in self.profiles:
-            self.engine.at(self.start + p.join_ms, self._join, p.index)
-            if p.leave_ms < self.duration_ms:
-                self.engine.at(self.start + p.leave_ms, self._leave, p.index)
+            for k, (join, depart, kind) in enumerate(p.sessions()):
+                self.engine.at(self.start + join, self._join if k == 0 else self._rejoin, p.index)
+                if depart < self.duration_ms:
+                    self.engine.at(self.start + depart, self._depart, p.index, kind)
         for spec in self.requests:
             rec = RequestRecord(spec.index, spec.prompt, self.start + spec.at_ms, frame.quorum,
                                 self.start + spec.at_ms + self._settle_ms)
@@ -161,7 +180,7 @@ class Simulation:
         if not self.sc.observers or len(self.profiles) < 2 or len(self.sc.links.regions) < 2:
             return ()
         for i in (0, 1):
-            self.profiles[i] = replace(self.profiles[i], region=i, join_ms=0, leave_ms=1 << 50,
+            self.profiles[i] = replace(self.profiles[i], region=i, join_ms=0, leave_ms=1 << 50, returns=(),
                                        workers=self.sc.observer_workers, byzantine=False)
         return (0, 1)
 
@@ -185,18 +204,49 @@ class Simulation:
             self.recorders.start(i, sn.sid, self.engine.now + sn.skew, self._protocol_meta())
         else:
             sn.core = self.factory(p, sn.signer, sn.rng, self.verify, self.sc)
+        self._go_online(i, sn)
+
+    def _go_online(self, i: int, sn: SimNode) -> None:
         sn.online = True
+        sn.session += 1
+        self.churn["joins"] += 1
         self.by_sid[sn.sid] = i
         self._online.append(i)
         self._online_arr = None
         self.timeline.setdefault(i, []).append((self.engine.now, 1 << 62))
+        p = sn.profile
         boot = self.engine.now + self.sc.node_model.boot_ms
         model = self.sc.load.model
         if p.workers or self.sc.node_model.follower_embedder:
-            self.engine.at(boot, self._call, i,
+            self.engine.at(boot, self._call_in, i, sn.session,
                            E.WorkerStatus("embed-0", "embedding", self.sc.embedding_model, "ready", "sim"))
         for k in range(p.workers):
-            self.engine.at(boot, self._call, i, E.WorkerStatus(f"llm-{k}", "llm", model, "ready", "sim"))
+            self.engine.at(boot, self._call_in, i, sn.session,
+                           E.WorkerStatus(f"llm-{k}", "llm", model, "ready", "sim"))
+
+    def _rejoin(self, i: int) -> None:
+        """The same identity comes back: a new tab rebuilt from what its storage holds."""
+        sn = self.nodes[i]
+        if sn.online:
+            return
+        self.churn["rejoins"] += 1
+        sn.rng = random.Random(f"node:{self.seed}:{i}:{sn.session + 1}")
+        now = self.engine.now + sn.skew
+        recorded = self.recorders is not None and i in self.recorders.nodes
+        extra = {"record": True} if recorded else {}
+        actions = ()
+        if self.restore is not None:
+            tables = {t: list(recs.values()) for t, recs in (sn.store or {}).items()}
+            sn.core, actions = self.restore(sn.profile, sn.signer, sn.rng, self.verify, self.sc, tables, now, **extra)
+            self.churn["restored"] += 1
+            self.churn["restored_records"] += sum(len(v) for v in tables.values())
+        else:
+            sn.core = self.factory(sn.profile, sn.signer, sn.rng, self.verify, self.sc, **extra)
+        self._go_online(i, sn)
+        if actions:
+            if recorded:
+                self.recorders.feed(i, actions, now)
+            self._apply(i, sn, actions)
 
     def _protocol_meta(self) -> dict:
         f = self.sc.load.frame
@@ -204,10 +254,18 @@ class Simulation:
                 "secPercentage": f.sec_percentage, "embeddingModel": self.sc.embedding_model,
                 "scenario": self.sc.name, "seed": self.seed}
 
-    def _leave(self, i: int) -> None:
+    def _depart(self, i: int, kind: str = "leave") -> None:
+        """A clean leave or a crash (module docstring): the node stops at once; a crash also
+        loses its unflushed storage writes."""
         sn = self.nodes[i]
         if not sn.online:
             return
+        self.churn["crashes" if kind == "crash" else "leaves"] += 1
+        if sn.store is not None:
+            keep_before = self.engine.now - (self.sc.node_model.crash_unflushed_ms if kind == "crash" else -1)
+            self._flush_writes(sn, keep_before)
+            self.churn["lost_writes"] += len(sn.unflushed)
+            sn.unflushed.clear()
         sn.online = False
         sn.timers.clear()
         self._online.remove(i)
@@ -224,6 +282,26 @@ class Simulation:
         return self._online_arr
 
     # -- driving the core ---------------------------------------------------------------------
+    def _call_in(self, i: int, session: int, event) -> None:
+        """An event of work the node started in ``session`` (job done, worker booted): it died
+        with that session if the node has departed since."""
+        sn = self.nodes[i]
+        if sn.session == session and sn.online:
+            self._call(i, event)
+        else:
+            self.churn["lost_work"] += 1
+
+    @staticmethod
+    def _flush_writes(sn: SimNode, before: int) -> None:
+        """Move the writes made before ``before`` (virtual ms) into the node's storage."""
+        q, store = sn.unflushed, sn.store
+        while q and q[0][0] < before:
+            _t, table, key, record = q.popleft()
+            if record is None:
+                store.get(table, {}).pop(key, None)
+            else:
+                store.setdefault(table, {})[key] = record
+
     def _call(self, i: int, event) -> None:
         sn = self.nodes[i]
         if not sn.online:
@@ -248,13 +326,17 @@ class Simulation:
             if t is A.Send:
                 self._send(i, sn, act)
             elif t is A.SetTimer:
-                gen = sn.timers.get(act.timer_id, 0) + 1
-                sn.timers[act.timer_id] = gen
-                eng.at(act.at - sn.skew, self._fire, i, act.timer_id, gen)
+                sn.tgen += 1
+                sn.timers[act.timer_id] = sn.tgen
+                eng.at(act.at - sn.skew, self._fire, i, act.timer_id, sn.tgen)
             elif t is A.CancelTimer:
                 sn.timers.pop(act.timer_id, None)
             elif t is A.Persist:
                 self.persists += 1
+                if sn.store is not None:
+                    # a copy, as storage holds it: later changes reach it only by another write
+                    sn.unflushed.append((eng.now, act.table, act.key, copy.deepcopy(act.record)))
+                    self._flush_writes(sn, eng.now - self.sc.node_model.crash_unflushed_ms)
             elif t is A.Emit:
                 self.metrics.on_emit(i, act.kind, act.data)
             elif t is A.RunInference:
@@ -276,7 +358,7 @@ class Simulation:
         dur = max(1, int(tokens / p.tokens_per_s * 1000))
         started = self.engine.now + sn.skew
         self.metrics.on_tokens(tokens)
-        self.engine.at(self.engine.now + dur, self._call, i,
+        self.engine.at(self.engine.now + dur, self._call_in, i, sn.session,
                        E.InferenceFinished(act.job_id, text, tokens, started, started + dur))
 
     def _run_embedding(self, i: int, sn: SimNode, act) -> None:
@@ -287,7 +369,8 @@ class Simulation:
         # Float vectors only for v1 runs: a v1-shaped reveal carries them (v2 never sends floats).
         floats = (tuple(self.standins.float_embedding(b) for b in embs)
                   if self.sc.load.frame.protocol == 1 else None)
-        self.engine.at(self.engine.now + dur, self._call, i, E.EmbeddingFinished(act.job_id, embs, floats))
+        self.engine.at(self.engine.now + dur, self._call_in, i, sn.session,
+                       E.EmbeddingFinished(act.job_id, embs, floats))
 
     def _send(self, i: int, sn: SimNode, act) -> None:
         """Fan one Send out; every packet ends with a fate in the ledger (links.py), every copy
@@ -434,6 +517,7 @@ class Simulation:
             "nodes_max_online": self._max_online(),
             **s,
             "links": self.link.ledger.summary(),
+            "churn": dict(self.churn),
             "persists": self.persists,
             "core_errors": dict(sorted(self.core_errors.items())),
             "events": self.engine.events,
