@@ -140,7 +140,12 @@ class Network:
             tab.page.wait_for_function("document.body.dataset.ready", timeout=BOOT_MS)
             tab.synthient_id = tab.js("window.rakis.status().synthientId")
         nodes = time.monotonic() - t0
-        wait_mesh(tabs, every=False)          # what the protocol needs: every pair on some channel
+        try:
+            wait_mesh(tabs, every=False)      # what the protocol needs: every pair on some channel
+        except Exception:
+            raise AssertionError("some pair of tabs not linked on any channel within 120 s: "
+                                 + "; ".join(f"{t.name} {t.synthient_id[:8]} {links(t)} {channel_health(t)}"
+                                             for t in tabs)) from None
         linked = time.monotonic() - t0
         try:
             wait_mesh(tabs, timeout_s=60)     # what the redundant channels promise: both
@@ -170,6 +175,10 @@ def wait_mesh(tabs, channels=("nostr", "mqtt"), timeout_s=120, every=True) -> fl
             " return others.every(o => every ? channels.every(c => on(c, o)) : channels.some(c => on(c, o))); }",
             arg=[others, list(channels), every], timeout=timeout_s * 1000)
     return time.monotonic() - t0
+
+
+def channel_health(tab) -> list:
+    return tab.js("window.rakis.network().channels.map(c => [c.name, c.state, c.relay, c.peers, c.errors, c.lastError])")
 
 
 def links(tab) -> list:
