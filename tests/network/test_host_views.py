@@ -18,17 +18,18 @@ def packet_event(envelope, channel, t):
     return json.dumps({"type": "packet", "data": envelope, "channel": channel, "receivedAt": t})
 
 
-def test_peer_table_lists_peers_newest_first_with_first_delivery_channels():
+def test_peer_table_lists_peers_newest_first_with_every_channel_they_were_seen_on():
     h = host()
     a, b = Identity.generate(b"\x02" * 32), Identity.generate(b"\x03" * 32)
     env_a = a.envelope(builders.peer_status_update("boot", format_js_date(T0), total_tokens=42))
     h.handle(packet_event(env_a, "nostr", T0), T0)
-    h.handle(packet_event(env_a, "mqtt", T0 + 5), T0 + 5)           # second copy: a duplicate
+    h.handle(packet_event(env_a, "mqtt", T0 + 5), T0 + 5)   # second copy: a duplicate, still a sighting
     env_b = b.envelope(builders.peer_status_update("boot", format_js_date(T0 + 1000), total_tokens=0))
     h.handle(packet_event(env_b, "mqtt", T0 + 1000), T0 + 1000)
     peers = json.loads(h.peer_table(T0 + 2000, 10))
     assert [p["synthientId"] for p in peers] == [b.synthient_id, a.synthient_id]
-    assert peers[1]["seenOn"] == ["nostr"] and peers[0]["seenOn"] == ["mqtt"]
+    # seenOn is every channel a peer was ever seen on (v1 3.1), duplicates included.
+    assert sorted(peers[1]["seenOn"]) == ["mqtt", "nostr"] and peers[0]["seenOn"] == ["mqtt"]
     assert peers[1]["totalTokens"] == 42
     assert json.loads(h.peer_table(T0 + 2000, 1))[0]["synthientId"] == b.synthient_id
 
