@@ -88,6 +88,7 @@ def test_loopback_delivers_an_async_parsed_copy():
     assert got["channel"] == "loopback" and got["env"]["packet"]["text"] == "é"
     assert got["size"] == len(json.dumps(got["env"], separators=(",", ":"), ensure_ascii=False).encode())
     assert r["channels"] == ["loopback"] and r["sent"] == 1 and r["received"] == 1
+    assert r["own"] == ["ab"]                   # a relayed envelope (another id) is not echoed
 
 
 def test_network_transport_adapts_the_trystero_transport():

@@ -332,7 +332,7 @@ async function main() {
   bridge.onPersisted = () => ui.setStatus(status());
   const onPacket = (envelope, channel, size, receivedAt) =>
     dispatch({ type: "packet", data: envelope, channel, size, receivedAt });
-  await transports.add(new LoopbackTransport(), onPacket);
+  await transports.add(new LoopbackTransport(identity.synthientId), onPacket);
   joinNetwork(configP, identity.synthientId, transports, onPacket)
     .catch((err) => ui.error("Could not join the network: this tab runs alone", String(err?.stack ?? err)));
   await bridge.boot();

@@ -12,15 +12,22 @@
 //
 // The node already handles its own packets locally when it sends them (as v1 does); the loopback
 // hands each one back through the receive path too, where the core drops it as its own echo. It
-// exercises the same code path a network will, on a single tab.
+// exercises the same code path a network will, on a single tab. Given selfId, it echoes only the
+// node's own envelopes: a relayed peer's envelope coming back would count as a sighting of that
+// peer on a channel named "loopback".
 export class LoopbackTransport {
   name = "loopback";
+
+  constructor(selfId = null) {
+    this.selfId = selfId;
+  }
 
   start(onPacket) {
     this.onPacket = onPacket;
   }
 
   send(envelope) {
+    if (this.selfId && envelope?.synthientId !== this.selfId) return;
     const text = JSON.stringify(envelope);
     // Asynchronous like a real network; a parsed copy, as a data channel would deliver it.
     setTimeout(() => this.onPacket?.(JSON.parse(text), this.name, new TextEncoder().encode(text).length,

@@ -65,7 +65,14 @@ if (cmd === "identity") {
   ts.send(envelope, null);
   const before = got.length;
   await sleep(20);
-  out = { before, got, sameObject: got[0]?.env === envelope, channels: ts.channels(), sent: ts.sent, received: ts.received };
+  // Given its node's id, the loopback echoes only that node's envelopes (not relayed ones).
+  const own = [];
+  const mine = new LoopbackTransport("ab");
+  mine.start((env) => own.push(env.synthientId));
+  mine.send(envelope);
+  mine.send({ ...envelope, synthientId: "ef" });
+  await sleep(20);
+  out = { before, got, own, sameObject: got[0]?.env === envelope, channels: ts.channels(), sent: ts.sent, received: ts.received };
 } else if (cmd === "network") {
   // A stand-in for web/js/transport/index.js createTransport: records sends, delivers one packet.
   const sent = [];
