@@ -6,18 +6,19 @@ open port. The proxy does not speak WebSocket: it forwards the upgrade request (
 Host set to the relay, every other header kept, Sec-WebSocket-Protocol included: mosquitto only
 answers subprotocol "mqtt"), then copies bytes both ways until either side closes.
 
-One thread per tunnel copies both directions with select(): an SSLSocket must not be read and
+One thread per tunnel copies both directions with a selector: an SSLSocket must not be read and
 written from two threads at once (OpenSSL objects are not thread-safe)."""
 
 from __future__ import annotations
 
-import select
+import selectors
 import socket
 import threading
 
 RELAY_PATH_PREFIX = "/relay/"
 CONNECT_TIMEOUT_S = 5.0
 CHUNK = 65536
+READ_TIMEOUT_S = 0.2
 
 
 def relay_path(name: str) -> str:
@@ -76,23 +77,31 @@ def open_upstream(host: str, port: int) -> socket.socket | None:
 
 
 def pump(client: socket.socket, upstream: socket.socket) -> None:
-    """Copy bytes both ways until one side closes or fails. Blocking sockets: select() says which
-    side has data; a TLS socket may hold decrypted bytes select() cannot see (pending())."""
-    client.settimeout(None)
-    socks = [client, upstream]
-    while True:
-        ready = [s for s in socks if getattr(s, "pending", lambda: 0)()]
-        if not ready:
-            try:
-                ready, _, _ = select.select(socks, [], [])
-            except (OSError, ValueError):
-                return
-        for src in ready:
-            dst = upstream if src is client else client
-            try:
-                data = src.recv(CHUNK)
-                if not data:
+    """Copy bytes both ways until one side closes or fails. A selector says which side has data; a
+    TLS socket may hold decrypted bytes it cannot see (pending()), and a readable TLS socket may
+    hold only part of a record or a record without data (a key update): a short read timeout keeps
+    that from stalling the other direction. Writes block (the peer is a browser or a local relay)."""
+    with selectors.DefaultSelector() as sel:
+        sel.register(client, selectors.EVENT_READ)
+        sel.register(upstream, selectors.EVENT_READ)
+        while True:
+            ready = [s for s in (client, upstream) if getattr(s, "pending", lambda: 0)()]
+            if not ready:
+                try:
+                    ready = [key.fileobj for key, _ in sel.select()]
+                except (OSError, ValueError):
                     return
-                dst.sendall(data)
-            except OSError:
-                return
+            for src in ready:
+                dst = upstream if src is client else client
+                try:
+                    src.settimeout(READ_TIMEOUT_S)
+                    try:
+                        data = src.recv(CHUNK)
+                    except socket.timeout:
+                        continue
+                    if not data:
+                        return
+                    dst.settimeout(None)
+                    dst.sendall(data)
+                except OSError:
+                    return
