@@ -80,6 +80,8 @@ def test_tab_runs_a_request_and_survives_reload(fresh_context, node_url):
 
 
 def test_worker_that_cannot_load_leaves_a_follower(fresh_context, node_url):
+    """A failed worker leaves a node that still takes requests and survives a reload; the worker
+    panel scales workers up and down and switches to follower mode, kept across visits."""
     page = fresh_context.new_page()
     page.goto(node_url + "?llm=NoSuchModel&embeddingWorkers=0")
     unlock(page, PASSWORD)
@@ -116,6 +118,20 @@ def test_worker_that_cannot_load_leaves_a_follower(fresh_context, node_url):
     page.wait_for_function("!window.rakis.status().workers.some(w => w.kind === 'embedding')")
     # Kept for the next visit (the failed LLM worker still counts: it is retried on reload).
     assert page.evaluate("JSON.parse(localStorage.getItem('rakis.workers'))") == {"llm": 1, "embedding": 0}
+
+    # "+ LLM worker" adds one (of the page's LLM model, which cannot load here, so it fails too);
+    # follower mode stops them all, says so, and is what the next visit starts with.
+    page.click("#add-llm")
+    page.wait_for_function("window.rakis.status().workers.filter(w => w.kind === 'llm').length === 2")
+    assert page.evaluate("JSON.parse(localStorage.getItem('rakis.workers'))") == {"llm": 2, "embedding": 0}
+    page.click("#follower")
+    page.wait_for_function("window.rakis.status().workers.length === 0")
+    assert page.evaluate("JSON.parse(localStorage.getItem('rakis.workers'))") == {"llm": 0, "embedding": 0}
+    assert "follower mode" in page.locator("#logs").inner_text()
+    page.reload()
+    unlock(page, PASSWORD)
+    wait_ready(page)
+    assert page.evaluate("window.rakis.status().workers") == []
 
 
 def test_python_that_fails_to_load_is_a_visible_error(fresh_context, node_url):
