@@ -34,19 +34,27 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+def _load(command: str, paths: list[str], observer, needs: tuple[str, str] | None):
+    """The datasets at `paths`, after checking the optional module `needs` names; None after saying
+    why on stderr (a missing extra, or a dataset that cannot be read)."""
+    from .io import load_dataset, require
+    try:
+        if needs:
+            require(*needs)
+        return [load_dataset(p, observer=observer) for p in paths]
+    except MissingDependency as e:
+        print(f"{command}: {e}", file=sys.stderr)
+    except (OSError, ValueError) as e:
+        print(f"{command}: cannot read dataset: {e}", file=sys.stderr)
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     from . import metrics
-    from .io import load_dataset, require
 
-    try:
-        require("matplotlib", "the report's charts (rakis analyze)")
-        datasets = [load_dataset(p, observer=args.observer) for p in args.datasets]
-    except MissingDependency as e:
-        print(f"rakis analyze: {e}", file=sys.stderr)
-        return 2
-    except (OSError, ValueError) as e:
-        print(f"rakis analyze: cannot read dataset: {e}", file=sys.stderr)
+    datasets = _load("rakis analyze", args.datasets, args.observer, ("matplotlib", "the report's charts (rakis analyze)"))
+    if datasets is None:
         return 2
     from .report import write_report
 
@@ -99,18 +107,13 @@ def _clear_output(out: str, fmt: str, force: bool) -> str | None:
 
 
 def convert(args: argparse.Namespace) -> int:
-    from .io import load_dataset, require, write_jsonl, write_parquet
+    from .io import write_jsonl, write_parquet
 
-    try:
-        if args.to == "parquet":
-            require("pyarrow", "writing Parquet")
-        ds = load_dataset(args.input, observer=args.observer)
-    except MissingDependency as e:
-        print(f"rakis dataset convert: {e}", file=sys.stderr)
+    loaded = _load("rakis dataset convert", [args.input], args.observer,
+                   ("pyarrow", "writing Parquet") if args.to == "parquet" else None)
+    if loaded is None:
         return 2
-    except (OSError, ValueError) as e:
-        print(f"rakis dataset convert: cannot read dataset: {e}", file=sys.stderr)
-        return 2
+    ds = loaded[0]
     if os.path.abspath(args.input) == os.path.abspath(args.output):
         print("rakis dataset convert: IN and OUT are the same path", file=sys.stderr)
         return 2
