@@ -11,7 +11,8 @@ set of the best coordinator it has seen: that is the agreed commit set, and it a
 the commits they missed. Each listed committer reveals once (output + binary embedding, no floats),
 to everyone. Every node with an embedding worker re-embeds each revealed output as it arrives (one
 text per job), so when the last reveal lands the consensus runs at once. Missing reveals are asked
-for once (`inferenceRevealMissing`); the committer or the coordinator re-sends the signed original.
+for once (`inferenceRevealMissing`); the committer or the coordinator re-sends the signed original,
+addressed to the asker, the committers and the requester (the only packet v2 addresses).
 Consensus is `consensus.run_consensus_v2` over the agreed set: canonical order, Hamming distance,
 bounded-bit verification, deterministic tie-breaks; so every honest node computes the same result.
 A deterministic few of the accepted committers publish it.
@@ -1050,8 +1051,10 @@ class Node:
         q = self.quorums.get(p["requestId"])
         if q is None or sid == self.me:
             return
-        if q.agreed is not None and not q.missing_sent:
-            # Someone asked already; if it asked for everything we lack, we need not ask.
+        req = self.requests[q.request_id]
+        if q.agreed is not None and not q.missing_sent and self._resends_reach_me(req, q):
+            # Someone asked already; if it asked for everything we lack, we need not ask: the
+            # re-sent reveals are addressed to us too (see _resend_targets).
             ours = {c.inference_id for c in q.agreed_commits() if c.output is None}
             if ours <= set(p.get("inferenceIds") or []):
                 q.missing_sent = True
@@ -1063,9 +1066,30 @@ class Node:
             if c is None or c.reveal_envelope is None:
                 continue
             # The committer re-sends its own reveal; the coordinator and the two set relayers
-            # relay others' too, for nodes with no route to the committer.
-            if c.synthient_id == self.me or relay:
-                self._out.append(Send(c.reveal_envelope, None))
+            # relay others' too, for nodes with no route to the committer. Addressed: only the
+            # asker and the request's participants use a reveal (everyone else follows the
+            # published result); the re-request itself stays a broadcast (it suppresses others').
+            to = self._resend_targets(req, q, sid, c.synthient_id)
+            if to and (c.synthient_id == self.me or relay):
+                self._out.append(Send(c.reveal_envelope, to))
+
+    def _resend_targets(self, req: _Request, q: Quorum, asker: str, committer: str) -> tuple[str, ...]:
+        """Who gets a reveal re-sent in answer to an inferenceRevealMissing (v2): the asker, every
+        committer we know of (the agreed set's members and any other committer: all of them
+        verify) and the requester (it verifies too). The committer and we hold it already."""
+        ids = {c.synthient_id for c in q.commits} | {e[0] for e in q.agreed or []}
+        ids |= {asker, req.from_id}
+        ids -= {self.me, committer}
+        return tuple(sorted(ids))
+
+    def _resends_reach_me(self, req: _Request, q: Quorum) -> bool:
+        """Will reveals re-sent for someone else's re-request be addressed to us? Every responder
+        that follows our agreed set addresses its members and the requester. A verifier outside
+        the set (verify_all, a committer the set left out) asks for itself instead. A node that
+        does not verify needs no reveal: it stays suppressed as before (no extra re-requests)."""
+        if not self._verifies(req, q):
+            return True
+        return req.from_id == self.me or any(e[0] == self.me for e in q.agreed or [])
 
     def _queue_verification(self, req: _Request, q: Quorum, c: Commit, now: int) -> None:
         """Queue the re-embedding of one reveal, once (one text per job: no batch effects)."""

@@ -74,6 +74,7 @@ class Net:
         self.emits: list[list[Emit]] = [[] for _ in self.specs]
         self.tables: list[dict] = [{} for _ in self.specs]
         self.sent: list[tuple[int, dict]] = []
+        self.sends: list[tuple[int, Send]] = []    # the Send actions themselves (with `to`)
         self.down: set[int] = set()
         for i, s in enumerate(self.specs):
             if s.llm:
@@ -95,7 +96,11 @@ class Net:
     def apply(self, i: int, a, at: int) -> None:
         if isinstance(a, Send):
             self.sent.append((i, a.envelope))
+            self.sends.append((i, a))
+            to = None if a.to is None else set(a.to)
             for j in range(len(self.nodes)):
+                if to is not None and self.ids[j] not in to:
+                    continue                       # addressed: only those peers get it
                 if j != i and not self.drop(i, j, a.envelope):
                     self.push(at + self.delay(self.rng, i, j), j, PacketReceived(a.envelope, "sim", 0))
         elif isinstance(a, SetTimer):
