@@ -110,6 +110,19 @@ def test_four_tabs_agree_on_one_result(network, tabs):
     page.wait_for_function(f"document.querySelector('[data-request-id=\"{rid}\"] .counts')"
                            ".textContent.includes('commits 4')", timeout=10_000)
     assert "agree" in counts.inner_text()
+    # The packets browser searches the stored packets table (IndexedDB), not just recent rows.
+    page.evaluate("window.rakis.flushed()")
+    page.fill("#packets-filter", rid)
+    page.wait_for_function("/\\d+ stored packets? match/.test(document.getElementById('packets-found').textContent)")
+    found = int(page.inner_text("#packets-found").split()[0])
+    rows = page.locator("#packets tr")
+    assert found >= 3 and rows.count() == min(found, 200)       # at least the other tabs' commits
+    assert all(rid in rows.nth(i).inner_text() for i in range(rows.count()))
+    page.fill("#packets-filter", "no-such-packet")
+    page.wait_for_function("document.getElementById('packets-found').textContent.startsWith('0 stored')")
+    assert rows.count() == 0
+    page.fill("#packets-filter", "")
+    page.wait_for_function("document.querySelectorAll('#packets tr').length > 0")
     assert network.offsite == []
 
 

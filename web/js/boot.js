@@ -338,6 +338,7 @@ async function main() {
   await bridge.boot();
   for (const v of await bridge.requests()) ui.view(v);
   ui.storedPackets(tables.packets ?? []);
+  ui.packetSearch(() => store.getAll("packets"));
   live = true;
   for (const e of early.splice(0)) dispatch(e);
   mark("node", t0);

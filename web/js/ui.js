@@ -32,6 +32,19 @@ function el(tag, attrs = {}, ...children) {
 const short = (id) => (id ? `${id.slice(0, 8)}…` : "");
 const time = (t) => (t ? new Date(t).toLocaleTimeString() : "");
 
+// Rows of the packets list from stored packet records, newest first.
+function storedRows(records) {
+  return [...records].sort((a, b) => (b.receivedTime ?? 0) - (a.receivedTime ?? 0)).slice(0, MAX_PACKETS)
+    .map((r) => ({ t: r.receivedTime, dir: "in", type: r.packet?.type, synthientId: r.synthientId,
+                   channel: r.deliveredThrough, requestId: r.packet?.requestId, outcome: "stored", size: r.size }));
+}
+
+// A stored packet matches when the query is part of its type, sender, request id or channel.
+function packetMatches(r, query) {
+  return [r.packet?.type, r.synthientId, r.packet?.requestId, r.deliveredThrough]
+    .some((v) => typeof v === "string" && v.toLowerCase().includes(query));
+}
+
 export class UI {
   constructor() {
     this.requests = new Map();    // requestId -> {requestId, prompt, steps: {step: t}, failed, result, view}
@@ -250,11 +263,32 @@ export class UI {
 
   // Packets from the packets table (after a reload), newest first, as rows of the packets list.
   storedPackets(records) {
-    const rows = [...records].sort((a, b) => (b.receivedTime ?? 0) - (a.receivedTime ?? 0)).slice(0, MAX_PACKETS)
-      .map((r) => ({ t: r.receivedTime, dir: "in", type: r.packet?.type, synthientId: r.synthientId,
-                     channel: r.deliveredThrough, requestId: r.packet?.requestId, outcome: "stored", size: r.size }));
+    const rows = storedRows(records);
     this.packets.push(...rows.slice(0, MAX_PACKETS - this.packets.length));
     this.#touch("packets");
+  }
+
+  // The search box queries the whole stored packets table (search(query) -> records), not just the
+  // recent rows kept in memory; an empty box shows the live list again.
+  packetSearch(search) {
+    let pending = 0;
+    $("packets-filter").oninput = (e) => {
+      const query = e.target.value.trim().toLowerCase();
+      clearTimeout(pending);
+      pending = setTimeout(async () => {
+        if (!query) {
+          this.found = null;
+          $("packets-found").textContent = "";
+        } else {
+          const hits = (await search()).filter((r) => packetMatches(r, query));
+          if ($("packets-filter").value.trim().toLowerCase() !== query) return;   // typed on meanwhile
+          this.found = storedRows(hits);
+          $("packets-found").textContent = `${hits.length} stored packet${hits.length === 1 ? "" : "s"} match` +
+            (hits.length > MAX_PACKETS ? ` (newest ${MAX_PACKETS} shown)` : "");
+        }
+        this.#touch("packets");
+      }, 150);
+    };
   }
 
   // Channel health: a channel whose relay is lost (or that goes down) is logged once and shown;
@@ -370,7 +404,7 @@ export class UI {
   }
 
   #drawPackets() {
-    $("packets").replaceChildren(...this.packets.map((p) => el("tr", { class: p.dir },
+    $("packets").replaceChildren(...(this.found ?? this.packets).map((p) => el("tr", { class: p.dir },
       el("td", {}, time(p.t)), el("td", {}, p.dir), el("td", {}, p.type ?? ""),
       el("td", {}, short(p.synthientId)), el("td", {}, p.channel ?? ""),
       el("td", {}, p.requestId ?? ""), el("td", {}, p.outcome ?? ""), el("td", {}, p.size ?? ""))));
