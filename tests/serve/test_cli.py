@@ -17,8 +17,8 @@ from .support import get, pid_gone
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _start(site_dir, *extra):
-    proc = subprocess.Popen([sys.executable, "-m", "rakis_py.serve", "--dist", str(site_dir),
+def _start(site_dir, *extra, entry=("rakis_py.serve",)):
+    proc = subprocess.Popen([sys.executable, "-m", *entry, "--dist", str(site_dir),
                              "--port", "0", *extra],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines = []
@@ -49,6 +49,29 @@ def test_serve_runs_and_stops_on_signal(needs_nostr, site_dir, sig):
         assert proc.wait(10) == 0
         assert "stopped" in proc.stdout.read()
         assert all(pid_gone(p) for p in relay_pids)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_readme_entry_point_serves_on_the_given_host_only(needs_nostr, site_dir):
+    """`python -m rakis_py serve --host H` (what ./dev serve runs): the page and every relay are on H
+    (127.0.0.2 here: another loopback address, so nothing answers on 127.0.0.1)."""
+    proc, banner = _start(site_dir, "--host", "127.0.0.2", entry=("rakis_py", "serve"))
+    try:
+        url = re.search(r"(http://\S+/)", banner).group(1)
+        assert url.startswith("http://127.0.0.2:"), banner
+        cfg = json.loads(get(url + "rakis-config.json")[2])
+        relays = [u for urls in cfg["relays"].values() for u in urls]
+        assert relays and all("//127.0.0.2:" in u for u in relays), cfg
+        for u in relays:
+            port = int(u.rsplit(":", 1)[1].split("/")[0])
+            socket.create_connection(("127.0.0.2", port), timeout=2).close()
+            with pytest.raises(OSError):
+                socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(10) == 0
     finally:
         if proc.poll() is None:
             proc.kill()
