@@ -626,13 +626,15 @@ class Node:
         self.results[inference_id] = record
         self.result_of[rid] = inference_id
         self._persist("inferenceResults", inference_id, record)
+        # Counted before the status goes out: v1 read it before adding, so its totalTokens lagged
+        # one inference behind (spec §15.21) and a first inference reported 0.
+        self.total_tokens += ev.token_count
         if self.config.status_updates:
             secs = max(ev.completed_at - ev.started_at, 1) / 1000
             model = self.workers[job.worker_id].model if job.worker_id in self.workers else ""
             self._send(builders.peer_status_update(
                 "completed_inference", format_js_date(now), model_name=model,
                 tps=round(ev.token_count / secs, 3), total_tokens=self.total_tokens), now)
-        self.total_tokens += ev.token_count
         self._request_state(rid, "inferred", now, inferenceId=inference_id, tokens=ev.token_count)
         if req is not None and req.ending_at > now:
             self.embed_queue.append(_EmbedItem("resultEmbedding", rid, req.ending_at, now,

@@ -427,3 +427,16 @@ def test_own_packets_refused_by_own_rules_never_escape_handle():
     states = [e.data["state"] for e in net.emits[3] if e.kind == "request"]
     assert "too_late_to_commit" in states
     assert len(set(results(net, rid, range(3)))) == 1
+
+
+def test_completed_inference_status_counts_the_inference_it_announces():
+    """v1 read totalTokens before adding the new result, so its `completed_inference` status lagged
+    one inference (spec §15.21: a node's first inference announced 0 tokens); here it includes it."""
+    net = Net([NodeSpec() for _ in range(2)], seed=3, jitter=2)
+    net.submit(0, quorum=2, max_time_ms=10_000)
+    net.run_until(net.now + RUN_MS)
+    for i in range(2):
+        done = [env["packet"] for j, env in net.sent if j == i and env["packet"]["type"] == "peerStatusUpdate"
+                and env["packet"]["status"] == "completed_inference"]
+        assert done, f"node {i} announced no completed inference"
+        assert done[0]["totalTokens"] > 0 and done[0]["totalTokens"] == net.nodes[i].total_tokens
