@@ -121,7 +121,12 @@ def test_three_tabs_export_datasets_and_the_report_shows_the_run(network, tabs, 
         report = context.new_page()
         report.goto((report_dir / "report.html").as_uri())
         report.screenshot(path=str(artifacts / "report-top.png"))
+        report.screenshot(path=str(artifacts / "report-full.png"), full_page=True)
         report.locator("#chart-11").screenshot(path=str(artifacts / "report-chart-11.png"))
+        # Every chart drew an image, but chart 7 (chain identities: tabs link no wallet).
+        blank = report.evaluate("[...document.querySelectorAll(\"section[id^='chart-']\")]"
+                                ".filter(s => !s.querySelector('img')).map(s => s.id)")
+        assert blank == ["chart-7"], f"charts without an image: {blank}"
     finally:
         context.close()
     assert (artifacts / "analytics-tab.png").stat().st_size > 10_000
