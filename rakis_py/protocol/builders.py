@@ -262,7 +262,11 @@ def inference_quorum_computed(request_id: str, verified_by: str,
 
 
 def inference_reveal_missing(request_id: str, inference_ids: Iterable[str],
-                             created_at: str) -> dict:
-    """v2 inferenceRevealMissing: ask holders to re-send these inferences' signed reveals."""
-    return {"type": "inferenceRevealMissing", "requestId": request_id,
-            "inferenceIds": list(inference_ids), "createdAt": created_at}
+                             created_at: str, commit_set_hash: Optional[str] = None) -> dict:
+    """v2 inferenceRevealMissing: ask holders to re-send these inferences' signed reveals.
+    `commitSetHash`: the set the asker follows (a holder of another set re-sends its set)."""
+    packet = {"type": "inferenceRevealMissing", "requestId": request_id,
+              "inferenceIds": list(inference_ids), "createdAt": created_at}
+    if commit_set_hash is not None:
+        packet["commitSetHash"] = commit_set_hash
+    return packet

@@ -12,7 +12,10 @@ the commits they missed. Each listed committer reveals once (output + binary emb
 to everyone. Every node with an embedding worker re-embeds each revealed output as it arrives (one
 text per job), so when the last reveal lands the consensus runs at once. Missing reveals are asked
 for once (`inferenceRevealMissing`); the committer or the coordinator re-sends the signed original,
-addressed to the asker, the committers and the requester (the only packet v2 addresses).
+addressed to the asker, the committers and the requester (v2 also addresses a commit set re-sent
+to a node that follows another set or none). After the reveal window a verifier that still lacks
+reveals keeps asking until the final deadline, and a publisher whose result lacked reveals publishes
+at the final deadline (docs/protocol-v2.md, "Catch-up").
 Consensus is `consensus.run_consensus_v2` over the agreed set: canonical order, Hamming distance,
 bounded-bit verification, deterministic tie-breaks; so every honest node computes the same result.
 A deterministic few of the accepted committers publish it.
@@ -40,7 +43,7 @@ from .peers import PeerTable
 from .quorum import (AWAITING_COMMITMENTS, AWAITING_CONSENSUS, AWAITING_REVEAL, COMPLETED, FAILED,
                      FINAL_STATUSES, V1_CONSENSUS_OFFSET_MS, V1_CONSENSUS_WINDOW_MS,
                      V1_REVEAL_ISSUE_MS, V1_REVEAL_TIMEOUT_MS, V1_TIMER_SLACK_MS,
-                     V2_SEC_DISTANCE_BITS, VERIFYING_CONSENSUS, Commit, Frame, Quorum,
+                     V2_REASK_MS, V2_SEC_DISTANCE_BITS, VERIFYING_CONSENSUS, Commit, Frame, Quorum,
                      commit_set_hash, rank_key)
 from .scheduler import embedding_queue_order, pick_inference
 from .timefmt import format_js_date, parse_js_date
@@ -465,6 +468,7 @@ class Node:
         # Spread over 2 s so that one node's inferenceRevealMissing can suppress the others'.
         self._timer(f"missing:{rid}", f.missing_at(e) + self._stagger(rid, 2_000))
         self._timer(f"close:{rid}", f.reveal_close_at(e))
+        self._timer(f"reask:{rid}", f.reveal_close_at(e) + self._stagger(rid, 2_000))
         self._timer(f"final:{rid}", self._final_at(req))
 
     # ------------------------------------------------------------------ local inference
@@ -787,6 +791,8 @@ class Node:
             self._v2_coordinate(req, q, now)
         elif kind == "missing":
             self._v2_ask_missing(req, q, now)
+        elif kind == "reask":
+            self._v2_reask(req, q, now)
         elif kind == "close":
             if q is None or q.agreed is None:
                 self._v2_fail(req, q, "missing_commits" if q is None or q.committed < req.frame.quorum
@@ -794,6 +800,12 @@ class Node:
             else:
                 self._v2_maybe_consensus(q, now, closing=True)
         elif kind == "final":
+            if q is not None and q.publish_due:
+                q.publish_due = False
+                self._save_quorum(q)
+                packet = (self.consensus.get(rid) or {}).get("computedQuorumPacket")
+                if q.status == COMPLETED and packet is not None:
+                    self._send(packet, now)
             if q is None or q.status not in FINAL_STATUSES:
                 if q is not None and q.agreed is not None:
                     self._v2_maybe_consensus(q, now, final=True)
@@ -1005,7 +1017,13 @@ class Node:
         if q.coordinator is not None:
             cur, new = rank_key(req.request_id, q.coordinator), rank_key(req.request_id, sid)
             if (new, set_hash) >= (cur, q.agreed_hash or ""):
-                return                   # not better than the set we already follow
+                # Not better than the set we follow. If it differs, some nodes may follow it (it
+                # reached them, ours did not): the coordinator and relayers of ours send them ours.
+                if (set_hash != q.agreed_hash and channel != SELF_CHANNEL and q.agreed_envelope is not None
+                        and self._sends_set_to(q, sid)):
+                    to = tuple(sorted(({e[0] for e in entries} | {sid}) - {self.me}))
+                    self._out.append(Send(q.agreed_envelope, to))
+                return
         for esid, inf, bh in entries:   # the set teaches us commits we missed
             c = q.by_sender(esid)
             if c is None:
@@ -1016,6 +1034,7 @@ class Node:
                 q.add(Commit(inf, esid, bh, now))
         recompute = q.status == COMPLETED or q.status == FAILED
         q.agreed, q.coordinator, q.agreed_hash = entries, sid, set_hash
+        q.agreed_envelope = envelope     # re-sent to a node that asks while following another set
         self._timer(f"final:{req.request_id}", self._final_at(req))   # the deadline grows with the set
         if channel != SELF_CHANNEL and self.me in self._relayers(req.request_id, entries, sid):
             # The set must reach everyone: two deterministic members re-send the signed original,
@@ -1046,23 +1065,63 @@ class Node:
         if not missing:
             return
         q.missing_sent = True
+        self._ask(req, q, missing, now)
+
+    def _ask(self, req: _Request, q: Quorum, missing: list, now: int) -> None:
+        q.asked_at = now
         self._save_quorum(q)
-        self._send(builders.inference_reveal_missing(req.request_id, missing, format_js_date(now)), now)
+        self._send(builders.inference_reveal_missing(req.request_id, missing, format_js_date(now),
+                                                     commit_set_hash=q.agreed_hash), now)
+
+    def _v2_reask(self, req: _Request, q: Optional[Quorum], now: int) -> None:
+        """After the reveal window, a verifier that still lacks reveals of its agreed set asks
+        again every V2_REASK_MS until the final deadline (the first re-request is one-shot and may
+        be lost: a partition, a stalled relay). Reveals that arrive in answer are accepted until
+        the final deadline and the result recomputed, so a node cut off during the reveal phase
+        ends with the same reveals, hence the same result, as the others. Another node's
+        re-request naming everything we lack counts as ours (asked_at), as for the first one."""
+        if q is None or not self._verifies(req, q):
+            return                       # commits are over: a node that does not verify never will
+        final = self._final_at(req)
+        if now + V2_REASK_MS < final:
+            self._timer(f"reask:{req.request_id}", now + V2_REASK_MS)
+        if q.failure == "verification_timeout":
+            return
+        if q.asked_at is not None and now - q.asked_at < V2_REASK_MS:
+            return
+        if q.agreed is None:
+            # A committer that never heard a commit set (cut off when it was sent) asks for its
+            # own reveal with no set named: holders of a set send it theirs (_on_reveal_missing).
+            own = q.by_sender(self.me)
+            if own is not None:
+                self._ask(req, q, [own.inference_id], now)
+            return
+        missing = [c.inference_id for c in q.agreed_commits() if c.output is None]
+        if missing:
+            q.missing_sent = True
+            self._ask(req, q, missing, now)
 
     def _on_reveal_missing(self, sid: str, p: dict, now: int) -> None:
         q = self.quorums.get(p["requestId"])
         if q is None or sid == self.me:
             return
         req = self.requests[q.request_id]
-        if q.agreed is not None and not q.missing_sent and self._resends_reach_me(req, q):
+        theirs = p.get("commitSetHash")
+        same_set = theirs is None or theirs == q.agreed_hash
+        if q.agreed is not None and same_set and self._resends_reach_me(req, q):
             # Someone asked already; if it asked for everything we lack, we need not ask: the
             # re-sent reveals are addressed to us too (see _resend_targets).
             ours = {c.inference_id for c in q.agreed_commits() if c.output is None}
             if ours <= set(p.get("inferenceIds") or []):
                 q.missing_sent = True
+                q.asked_at = now
                 self._save_quorum(q)
         relay = q.agreed is not None and (q.coordinator == self.me or self.me in self._relayers(
             q.request_id, q.agreed, q.coordinator or ""))
+        if theirs != q.agreed_hash and q.agreed_envelope is not None and self._sends_set_to(q, sid):
+            # The asker follows another commit set or none (it missed ours, e.g. cut off when it
+            # was sent): send it ours, addressed; it switches if ours ranks better.
+            self._out.append(Send(q.agreed_envelope, (sid,)))
         for inf in p.get("inferenceIds") or []:
             c = next((c for c in q.commits if c.inference_id == inf), None)
             if c is None or c.reveal_envelope is None:
@@ -1074,6 +1133,15 @@ class Node:
             to = self._resend_targets(req, q, sid, c.synthient_id)
             if to and (c.synthient_id == self.me or relay):
                 self._out.append(Send(c.reveal_envelope, to))
+
+    def _sends_set_to(self, q: Quorum, other: str) -> bool:
+        """Do we re-send our set to `other` (who follows another set, or none)? The coordinator and
+        the two best-ranked other members, `other` left out: the relayers of a set are exactly the
+        nodes most likely to have missed the same packets as a node that missed it."""
+        if q.agreed is None or q.coordinator is None:
+            return False
+        rest = [e for e in q.agreed if e[0] != other]
+        return q.coordinator == self.me or self.me in self._relayers(q.request_id, rest, q.coordinator)
 
     def _resend_targets(self, req: _Request, q: Quorum, asker: str, committer: str) -> tuple[str, ...]:
         """Who gets a reveal re-sent in answer to an inferenceRevealMissing (v2): the asker, every
@@ -1170,7 +1238,13 @@ class Node:
         # A late check (after a verification timeout) is kept, not published: the publishers
         # have spoken by then, and the result is the same (same agreed set, same reveals).
         late = q.failure == "verification_timeout"
-        self._finish_consensus(q, out, now, publish=out.success and self.me in publishers and not late)
+        publish = out.success and self.me in publishers and not late
+        # Computed without every reveal of the agreed set (reveal window closed): a missing
+        # reveal may still come (re-asked until the final deadline) and change the result, so a
+        # publisher publishes the result it holds at the final deadline, not this one at once.
+        partial = len(revealed) < len(members) and not final
+        q.publish_due = publish and partial
+        self._finish_consensus(q, out, now, publish=publish and not partial)
 
     def _publishers(self, rid: str, out: ConsensusOutcome, n: int) -> list[str]:
         if not out.success or out.joint_hash is None:

@@ -429,6 +429,7 @@ class InferenceRevealMissing(_Model):
     request_id: Id
     inference_ids: Annotated[tuple[Id, ...], Field(min_length=1), _max_len("max_quorum_entries")]
     created_at: Str
+    commit_set_hash: Optional[Hex64] = None      # the set the asker follows (optional)
 
 
 PEER_STATUSES = {

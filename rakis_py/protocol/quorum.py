@@ -27,6 +27,7 @@ V2_BIT_TOLERANCE = 16          # of 384 bits: measured non-determinism is ~0 (sa
 V2_SEC_DISTANCE_BITS = 100     # cluster radius in bits for 384-bit embeddings
 V2_PUBLISHERS = 3
 V2_VERIFY_BUDGET_MS = 2_000    # added to the consensus window per agreed commit (one re-embedding each)
+V2_REASK_MS = 8_000            # after the reveal window: a verifier still lacking reveals asks again this often
 
 # Quorum statuses (v1 names, spec §9.1).
 AWAITING_COMMITMENTS = "awaiting_commitments"
@@ -152,6 +153,9 @@ class Quorum:
     missing_sent: bool = False
     failure: Optional[str] = None
     result_key: Optional[str] = None                          # joint hash of our latest result
+    asked_at: Optional[int] = None                            # v2: last re-request we sent or were covered by
+    agreed_envelope: Optional[dict] = None                    # v2: the signed set we follow, re-sent on request
+    publish_due: bool = False                                 # v2: our latest result is published at the final deadline
 
     def __post_init__(self) -> None:
         # Lookups by (sender, inference) and by sender: quorums of hundreds of commits are
@@ -213,7 +217,8 @@ class Quorum:
                 "coordinator": self.coordinator, "agreedHash": self.agreed_hash,
                 "revealSent": self.reveal_sent, "requestSent": self.request_sent,
                 "missingSent": self.missing_sent, "failure": self.failure,
-                "resultKey": self.result_key}
+                "resultKey": self.result_key, "askedAt": self.asked_at,
+                "agreedEnvelope": self.agreed_envelope, "publishDue": self.publish_due}
 
     @classmethod
     def from_record(cls, r: dict) -> "Quorum":
@@ -226,4 +231,6 @@ class Quorum:
         q.reveal_sent, q.request_sent = r.get("revealSent", False), r.get("requestSent", False)
         q.missing_sent, q.failure = r.get("missingSent", False), r.get("failure")
         q.result_key = r.get("resultKey")
+        q.asked_at, q.agreed_envelope = r.get("askedAt"), r.get("agreedEnvelope")
+        q.publish_due = r.get("publishDue", False)
         return q
