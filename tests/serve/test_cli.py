@@ -1,4 +1,5 @@
 """`python -m rakis_py.serve` end to end: it serves, hands out its relays, and stops cleanly."""
+import contextlib
 import json
 import os
 import re
@@ -15,6 +16,18 @@ from rakis_py.serve.cli import check_topic, parse_args
 from .support import get, pid_gone
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+@contextlib.contextmanager
+def serving(site_dir, *extra, entry=("rakis_py.serve",)):
+    """A running `serve` (proc, banner), killed on the way out if the test did not stop it."""
+    proc, banner = _start(site_dir, *extra, entry=entry)
+    try:
+        yield proc, banner
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def _start(site_dir, *extra, entry=("rakis_py.serve",)):
@@ -34,8 +47,7 @@ def _start(site_dir, *extra, entry=("rakis_py.serve",)):
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_serve_runs_and_stops_on_signal(needs_nostr, site_dir, sig):
-    proc, banner = _start(site_dir, "--topic", "labnet")
-    try:
+    with serving(site_dir, "--topic", "labnet") as (proc, banner):
         url = re.search(r"(http://\S+/)", banner).group(1)
         relay_pids = [int(p) for p in re.findall(r"\(pid (\d+)\)", banner)]
         assert relay_pids, banner
@@ -49,17 +61,12 @@ def test_serve_runs_and_stops_on_signal(needs_nostr, site_dir, sig):
         assert proc.wait(10) == 0
         assert "stopped" in proc.stdout.read()
         assert all(pid_gone(p) for p in relay_pids)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 def test_readme_entry_point_serves_on_the_given_host_only(needs_nostr, site_dir):
     """`python -m rakis_py serve --host H` (what ./dev serve runs): the page and every relay are on H
     (127.0.0.2 here: another loopback address, so nothing answers on 127.0.0.1)."""
-    proc, banner = _start(site_dir, "--host", "127.0.0.2", entry=("rakis_py", "serve"))
-    try:
+    with serving(site_dir, "--host", "127.0.0.2", entry=("rakis_py", "serve")) as (proc, banner):
         url = re.search(r"(http://\S+/)", banner).group(1)
         assert url.startswith("http://127.0.0.2:"), banner
         cfg = json.loads(get(url + "rakis-config.json")[2])
@@ -72,10 +79,6 @@ def test_readme_entry_point_serves_on_the_given_host_only(needs_nostr, site_dir)
                 socket.create_connection(("127.0.0.1", port), timeout=2).close()
         proc.send_signal(signal.SIGINT)
         assert proc.wait(10) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 def test_serve_reports_a_taken_port_and_exits(needs_nostr, site_dir):
@@ -115,8 +118,7 @@ def test_topic_checks():
 
 
 def test_serve_reports_a_relay_that_dies_and_keeps_serving(needs_nostr, site_dir):
-    proc, banner = _start(site_dir, "--no-mqtt")
-    try:
+    with serving(site_dir, "--no-mqtt") as (proc, banner):
         url = re.search(r"(http://\S+/)", banner).group(1)
         nostr_pid = int(re.search(r"nostr\s+relay \S+\s+\(pid (\d+)\)", banner).group(1))
         os.kill(nostr_pid, signal.SIGKILL)
@@ -125,10 +127,6 @@ def test_serve_reports_a_relay_that_dies_and_keeps_serving(needs_nostr, site_dir
         assert get(url + "index.html")[0] == 200  # the page is still served
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 # ---------------------------------------------------------------- --ice-servers
@@ -160,18 +158,13 @@ def test_ice_servers_option_is_parsed_and_checked(capsys):
 
 
 def test_ice_servers_reach_the_page_config(needs_nostr, site_dir):
-    proc, banner = _start(site_dir, "--no-mqtt", "--ice-servers", json.dumps(STUN + TURN))
-    try:
+    with serving(site_dir, "--no-mqtt", "--ice-servers", json.dumps(STUN + TURN)) as (proc, banner):
         assert "ICE servers: stun:stun.example.org:3478, turn:turn.example.org:3478" in banner
         url = re.search(r"(http://\S+/)", banner).group(1)
         cfg = json.loads(get(url + "rakis-config.json")[2])
         assert cfg["iceServers"] == STUN + TURN
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 def test_a_bad_ice_servers_value_stops_serve_before_anything_starts(site_dir):
