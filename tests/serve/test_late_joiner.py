@@ -16,7 +16,9 @@ pytestmark = pytest.mark.browser
 OLD_PAGES = 3
 # Past Trystero's offer TTL (57.3 s): the old pages' first offers have aged out.
 AGE_S = 62
-LINK_TIMEOUT_S = 30
+# What the network tests allow for a full mesh on both channels. 30 s flaked once on a fresh clone:
+# one newcomer-old pair on mqtt hit Trystero's 10 s handshake timeout and had not retried in time.
+LINK_TIMEOUT_S = 60
 
 
 @pytest.fixture(scope="module")
