@@ -136,9 +136,18 @@ def test_phases_close_early_when_complete():
        garbage=st.integers(0, 1), jitter=st.integers(0, 6), quorum=st.integers(2, 3))
 def test_property_every_honest_node_publishes_the_identical_result(seed, n, max_delay, garbage,
                                                                     jitter, quorum):
-    specs = [NodeSpec(infer_ms=500 + 400 * i) for i in range(n)] + [NodeSpec(garbage=True)] * garbage
-    net = Net(specs, seed=seed, jitter=jitter,
+    net = Net(property_specs(n, garbage), seed=seed, jitter=jitter,
               delay=lambda rng, a, b: rng.randint(1, max_delay))
+    assert_honest_nodes_agree(net, seed, n, quorum)
+
+
+def property_specs(n: int, garbage: int) -> list:
+    """n honest nodes of staggered speeds, plus `garbage` nodes that commit garbage."""
+    return [NodeSpec(infer_ms=500 + 400 * i) for i in range(n)] + [NodeSpec(garbage=True)] * garbage
+
+
+def assert_honest_nodes_agree(net: Net, seed: int, n: int, quorum: int) -> None:
+    """Run one request to the end: the n honest nodes all end with the same successful result."""
     rid = net.submit(seed % n, quorum=quorum, max_time_ms=8_000)
     net.run_until(net.now + RUN_MS)
     res = results(net, rid, range(n))

@@ -24,7 +24,8 @@ from rakis_py.protocol.quorum import (V1_CONSENSUS_OFFSET_MS, V1_CONSENSUS_WINDO
 from rakis_py.protocol.timefmt import format_js_date
 
 from .netharness import Net, NodeSpec
-from .test_node import RUN_MS, coordinator_of, rejected, results
+from .test_node import (RUN_MS, assert_honest_nodes_agree, coordinator_of, property_specs, rejected,
+                        results)
 
 T0 = 1_750_000_000_000
 
@@ -421,15 +422,10 @@ def test_property_identical_result_with_duplicated_packets_over_two_channels(
     """The sibling of test_node.py's property test: the same claim (every honest node publishes
     the identical result, §15.7) when each packet arrives once or more, over one or two
     channels, copies in random order."""
-    specs = [NodeSpec(infer_ms=500 + 400 * i) for i in range(n)] + [NodeSpec(garbage=True)] * garbage
-    net = TwoChannelNet(specs, seed=seed, jitter=jitter, delay=lambda rng, a, b: rng.randint(1, max_delay))
+    net = TwoChannelNet(property_specs(n, garbage), seed=seed, jitter=jitter,
+                        delay=lambda rng, a, b: rng.randint(1, max_delay))
     net.p_second, net.p_dup = p_second, p_dup
-    rid = net.submit(seed % n, quorum=quorum, max_time_ms=8_000)
-    net.run_until(net.now + RUN_MS)
-    res = results(net, rid, range(n))
-    assert all(r is not None for r in res), res
-    assert len(set(res)) == 1, res
-    assert res[0][0], res
+    assert_honest_nodes_agree(net, seed, n, quorum)
     # Copies were dropped as duplicates, never processed twice, and seen on both channels.
     dups = sum(e.data.get("outcome") == "duplicate" for i in range(n) for e in net.emits[i] if e.kind == "packet")
     assert dups > 0 or (p_second < 0.05 and p_dup < 0.05)
