@@ -86,7 +86,7 @@ def security_frame(quorum: int, max_time_ms: int, sec_distance: float, sec_perce
                    consensus_window_ms: Optional[int] = None,
                    commit_grace_ms: Optional[int] = None, bit_tolerance: Optional[int] = None,
                    embedding_model_hash: Optional[str] = None,
-                   publishers: Optional[int] = None) -> dict:
+                   publishers: Optional[int] = None, max_commits: Optional[int] = None) -> dict:
     """securityFrame of a request; the keyword-only v2 fields are included when not None."""
     frame: dict[str, Any] = {"quorum": quorum, "maxTimeMs": max_time_ms,
                              "secDistance": sec_distance, "secPercentage": sec_percentage,
@@ -95,7 +95,7 @@ def security_frame(quorum: int, max_time_ms: int, sec_distance: float, sec_perce
                         ("consensusWindowMs", consensus_window_ms),
                         ("commitGraceMs", commit_grace_ms), ("bitTolerance", bit_tolerance),
                         ("embeddingModelHash", embedding_model_hash),
-                        ("publishers", publishers)):
+                        ("publishers", publishers), ("maxCommits", max_commits)):
         if value is not None:
             frame[name] = value
     return frame

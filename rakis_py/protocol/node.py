@@ -557,7 +557,7 @@ class Node:
                       "max_tokens": r.payload.get("maxTokens")}
                      for r in self.requests.values()
                      if r.ending_at > now and self._has_embedder(r.frame)
-                     and not self._done_locally(r.request_id)]
+                     and not self._done_locally(r.request_id) and not self._outranked(r)]
             pick = pick_inference(cands, free, now, self.rng, in_process=self.in_process)
             if pick is None:
                 return
@@ -572,6 +572,12 @@ class Node:
             if self.config.status_updates and req.frame.protocol == 1:
                 self._send(builders.peer_status_update("inferencing", format_js_date(now),
                                                        model_name=pick.model), now)
+
+    def _outranked(self, req: "_Request") -> bool:
+        """v2: our commit could no longer make the agreed set (maxCommits best-ranked commits):
+        an inference for it would be wasted work."""
+        q = self.quorums.get(req.request_id)
+        return req.frame.protocol == 2 and q is not None and q.outranked(self.me, req.frame.max_commits)
 
     def _verification_backlog(self) -> bool:
         """Back-pressure: while our embedders still owe verifications of quorums we joined, take
@@ -738,6 +744,11 @@ class Node:
             now > req.ending_at or (q is not None and q.agreed is not None))
         if req is None or late:
             self._request_state(job.request_id, "too_late_to_commit", now)
+            return
+        if self._outranked(req):
+            # maxCommits better-ranked commits are known: ours would not make the set. Not
+            # committing spares every verifier a reveal and us the checks of a set we are not in.
+            self._request_state(job.request_id, "outranked", now, maxCommits=req.frame.max_commits)
             return
         self._send(builders.inference_commit(h, job.request_id, job.inference_id, format_js_date(now)), now)
         self._request_state(job.request_id, "committed", now, inferenceId=job.inference_id, bEmbeddingHash=h)
@@ -983,11 +994,14 @@ class Node:
         if q.coordinator is not None and rank_key(req.request_id, q.coordinator) < mine:
             return
         rank = sum(1 for c in q.commits if rank_key(req.request_id, c.synthient_id) < mine)
+        if rank >= req.frame.max_commits:
+            return                      # our commit is outside any set we could send
         at = req.frame.coordinator_at(req.ending_at, rank)
         if at > now:
             self._timer(f"coord:{req.request_id}", at)
             return
-        entries = sorted({(c.synthient_id, c.inference_id, c.b_embedding_hash) for c in q.commits})
+        best = sorted(q.commits, key=lambda c: rank_key(req.request_id, c.synthient_id))[:req.frame.max_commits]
+        entries = sorted({(c.synthient_id, c.inference_id, c.b_embedding_hash) for c in best})
         if len(entries) < req.frame.quorum:
             return                      # nothing to agree on: the close timer fails the quorum
         q.request_sent = True
@@ -1006,6 +1020,9 @@ class Node:
             raise PacketRejected(RejectCode.NOT_IN_QUORUM, "coordinator is not a committer of its set")
         if len({e[0] for e in entries}) != len(entries):
             raise PacketRejected(RejectCode.CONFLICT, "commit set lists a node twice")
+        if len(entries) > req.frame.max_commits:
+            raise PacketRejected(RejectCode.TOO_LARGE, f"commit set of {len(entries)} commits, the request's "
+                                                       f"maxCommits is {req.frame.max_commits}")
         if now > self._final_at(req):
             raise PacketRejected(RejectCode.LATE, "reveal request after the consensus deadline")
         q = self.quorums.get(req.request_id)

@@ -68,7 +68,7 @@ class PacketLimits:
     # requestId / inferenceId (v1: 10 letters, +7 for inference ids, fallback ids 73 characters).
     max_id_chars: int = 128
     # Commit lists (quorum, submitted/validInferences, inferenceIds); also the upper bound of
-    # securityFrame.quorum, publishers and rank.
+    # securityFrame.quorum, publishers, maxCommits and rank.
     max_quorum_entries: int = 1_024
     # knownPeers.peerList entries (v1 sends at most 200).
     max_peer_list: int = 1_000
@@ -252,6 +252,7 @@ class SecurityFrame(_Model):
     ] = None
     embedding_model_hash: Optional[Hex64] = None
     publishers: Optional[QuorumSize] = None
+    max_commits: Optional[QuorumSize] = None      # largest agreed commit set (>= quorum)
 
 
 class InferencePayload(_Model):

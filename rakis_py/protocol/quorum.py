@@ -28,6 +28,11 @@ V2_SEC_DISTANCE_BITS = 100     # cluster radius in bits for 384-bit embeddings
 V2_PUBLISHERS = 3
 V2_VERIFY_BUDGET_MS = 2_000    # added to the consensus window per agreed commit (one re-embedding each)
 V2_REASK_MS = 8_000            # after the reveal window: a verifier still lacking reveals asks again this often
+# Largest agreed set: the coordinator keeps the best-ranked commits. Every participant re-embeds
+# every reveal of the set, so without a bound the work per quorum grows with the network (the
+# simulator's st1 at 1,600 nodes: sets of 20-28, participants out of time). 12 keeps a cluster of
+# 6 needed at secPercentage 0.5 and ~7 s of re-embedding per quorum (550 ms each).
+V2_MAX_COMMITS = 12
 
 # Quorum statuses (v1 names, spec §9.1).
 AWAITING_COMMITMENTS = "awaiting_commitments"
@@ -55,6 +60,7 @@ class Frame:
     consensus_window_ms: int = V2_CONSENSUS_WINDOW_MS
     bit_tolerance: int = V2_BIT_TOLERANCE
     publishers: int = V2_PUBLISHERS
+    max_commits: int = V2_MAX_COMMITS
 
     @classmethod
     def from_security_frame(cls, sf: dict) -> "Frame":
@@ -65,10 +71,14 @@ class Frame:
         if protocol == 2:
             opt = {"embedding_model_hash": "embeddingModelHash", "commit_grace_ms": "commitGraceMs",
                    "reveal_window_ms": "revealWindowMs", "consensus_window_ms": "consensusWindowMs",
-                   "bit_tolerance": "bitTolerance", "publishers": "publishers"}
+                   "bit_tolerance": "bitTolerance", "publishers": "publishers",
+                   "max_commits": "maxCommits"}
             for attr, key in opt.items():
                 if sf.get(key) is not None:
                     base[attr] = sf[key] if attr == "embedding_model_hash" else int(sf[key])
+            if base.get("max_commits", V2_MAX_COMMITS) < base["quorum"]:
+                raise ValueError(f"maxCommits {base['max_commits']} is below the quorum {base['quorum']}: "
+                                 "no agreed set could ever be big enough")
         return cls(**base)
 
     # v2 phase deadlines, relative to the request's endingAt.
@@ -193,6 +203,19 @@ class Quorum:
     @property
     def revealed(self) -> int:
         return sum(1 for c in self.commits if c.output is not None)
+
+    def outranked(self, me: str, limit: int) -> bool:
+        """v2: can a commit from `me` no longer make the agreed set (at most `limit` commits, the
+        best-ranked the coordinator knows)? Yes once a set is agreed without us, or once `limit`
+        commits from others that rank better than ours are known."""
+        if self.agreed is not None:
+            return not any(e[0] == me for e in self.agreed)
+        if sum(1 for c in self.commits if c.synthient_id != me) < limit:
+            return False
+        mine = rank_key(self.request_id, me)
+        better = sum(1 for c in self.commits
+                     if c.synthient_id != me and rank_key(self.request_id, c.synthient_id) < mine)
+        return better >= limit
 
     def agreed_commits(self) -> list[Commit]:
         """The commits of the agreed set, in canonical order (those we know reveals or not)."""
