@@ -80,16 +80,24 @@ def _submit(o: dict, now: int) -> ev.RequestSubmitted:
     if not models or not all(isinstance(m, str) and m for m in models):
         raise BadEvent("submit: acceptedModels must be a non-empty list of model names")
     distance = _opt(o, "distance", (int, float), None)
+    quorum = int(_opt(o, "quorum", int, 1))
+    extra: tuple = ()
+    max_commits = _opt(o, "maxCommits", int, None)
+    if max_commits is not None:
+        if max_commits < max(quorum, 1):
+            raise BadEvent(f"submit: maxCommits ({max_commits}) must be at least the quorum ({quorum})")
+        extra = (("maxCommits", max_commits),)
     return ev.RequestSubmitted(
         prompt=_req(o, "prompt", str),
         accepted_models=tuple(models),
-        quorum=int(_opt(o, "quorum", int, 1)),
+        quorum=quorum,
         sec_percentage=agreement / 100.0,
         sec_distance=float(distance) if distance is not None else None,
         max_time_ms=int(_opt(o, "timeMs", int, 30_000)),
         temperature=float(_opt(o, "temperature", (int, float), 1.0)),
         max_tokens=int(_opt(o, "maxTokens", int, 256)),
         protocol=int(_opt(o, "protocol", int, 2)),
+        security_extra=extra,
     )
 
 

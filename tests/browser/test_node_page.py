@@ -56,6 +56,20 @@ def test_tab_runs_a_request_and_survives_reload(fresh_context, node_url):
     card.locator(".result").wait_for()
     assert output in card.inner_text()
     assert card.locator(".timeline li.done").count() == 6
+
+    # The form: a max-commits below the quorum is refused with the reason, nothing is sent.
+    cards = page.locator("#requests [data-request-id]").count()
+    page.fill("#request-form [name=prompt]", "Name a colour.")
+    page.fill("#request-form [name=quorum]", "3")
+    page.fill("#request-form [name=maxCommits]", "2")
+    page.click("#request-form button[type=submit]")
+    page.wait_for_function("document.getElementById('errors').textContent.includes('maxCommits')")
+    assert "maxCommits (2) must be at least the quorum (3)" in page.inner_text("#errors")
+    assert page.locator("#requests [data-request-id]").count() == cards
+    page.fill("#request-form [name=quorum]", "1")                  # a valid bound: submitted
+    page.click("#request-form button[type=submit]")
+    page.wait_for_function(f"document.querySelectorAll('#requests [data-request-id]').length > {cards}")
+
     page.evaluate("window.rakis.flushed()")
     blob = page.evaluate("localStorage.getItem('encSynthientId')")
 

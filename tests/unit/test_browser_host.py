@@ -33,6 +33,9 @@ def test_submit_maps_percent_and_defaults():
     assert e.accepted_models == (LLM,)
     d = event_from_dict({"type": "submit", "prompt": "x"}, T0)
     assert d.sec_percentage == 0.5 and d.sec_distance is None and d.protocol == 2
+    assert d.security_extra == ()
+    m = event_from_dict({"type": "submit", "prompt": "x", "quorum": 3, "maxCommits": 5}, T0)
+    assert m.security_extra == (("maxCommits", 5),)
 
 
 @pytest.mark.parametrize("bad", [
@@ -40,6 +43,8 @@ def test_submit_maps_percent_and_defaults():
     {"type": "submit", "prompt": "x", "agreement": 101},
     {"type": "submit", "prompt": "x", "acceptedModels": []},
     {"type": "submit", "prompt": "x", "quorum": True},
+    {"type": "submit", "prompt": "x", "quorum": 3, "maxCommits": 2},
+    {"type": "submit", "prompt": "x", "maxCommits": "12"},
     {"type": "submit"},
     {"type": "timer"},
     {"type": "timer", "timerId": 5},

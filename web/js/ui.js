@@ -135,6 +135,7 @@ export class UI {
         temperature: Number(f.temperature.value),
       };
       if (f.distance.value !== "") opts.distance = Number(f.distance.value);
+      if (f.maxCommits.value !== "") opts.maxCommits = Number(f.maxCommits.value);
       try {
         const id = await onSubmit(opts);
         this.log("info", `submitted request ${id}`);
