@@ -10,6 +10,8 @@ below ``--threshold`` (default 0.95), with that point's ``failed_by_phase`` and 
 failed most among its quorums (``breaks_at_nodes`` null: never below the threshold on the grid).
 ``--out DIR`` writes ``DIR/sweep.json`` (the same object ``--json`` prints) and
 ``DIR/agreement_vs_nodes.png``: full agreement vs network size, v1 and v2 on one chart (plots.py).
+``--merge A/sweep.json ...`` adds the rows of earlier sweeps of the same scenario (the breaking
+points and the chart then cover them too): big sizes can run in parts, on other days.
 """
 
 from __future__ import annotations
@@ -38,6 +40,33 @@ def point(base: scenarios.Scenario, nodes: int, protocol: int, rate: float | Non
     return sc
 
 
+def _setting(row: dict) -> tuple:
+    return (row["protocol"], row["rate"], row["loss"], row["partition_s"])
+
+
+def _order(row: dict) -> tuple:
+    return tuple(-1 if v is None else v for v in _setting(row)) + (row["nodes"],)
+
+
+def load_rows(paths: list[str], scenario: str) -> list[dict]:
+    """Rows of earlier sweeps of the same scenario (a long grid can run in parts)."""
+    rows = []
+    for path in paths:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+        if data.get("sweep") != scenario:
+            raise SystemExit(f"rakis sim sweep: {path} is a sweep of {data.get('sweep')!r}, not {scenario!r}")
+        rows.extend(data["rows"])
+    return rows
+
+
+def merge_rows(earlier: list[dict], new: list[dict]) -> list[dict]:
+    """One row per point (the newest wins), ordered by setting then nodes."""
+    by_point = {(*_setting(r), r["nodes"]): r for r in earlier}
+    by_point.update({(*_setting(r), r["nodes"]): r for r in new})
+    return sorted(by_point.values(), key=_order)
+
+
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="rakis sim sweep")
     ap.add_argument("--scenario", default="small", choices=sorted(scenarios.SCENARIOS))
@@ -53,7 +82,11 @@ def main(argv: list[str]) -> int:
                     help="skip a setting's bigger sizes after this many consecutive points below the threshold (0: run all)")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--out", default=None, help="write sweep.json and agreement_vs_nodes.png here")
+    ap.add_argument("--merge", nargs="+", default=[], metavar="SWEEP_JSON",
+                    help="rows of earlier sweeps (sweep.json) to report and plot with this one's; "
+                         "a point run again here replaces the earlier row")
     a = ap.parse_args(argv)
+    earlier = load_rows(a.merge, a.scenario)
     from .simulation import Simulation
     base = scenarios.get(a.scenario)
     rows = []
@@ -77,8 +110,9 @@ def main(argv: list[str]) -> int:
                      "packets_per_request": s["packets_per_request"], "wall_seconds": s["wall_seconds"]})
         if not a.json:
             print(json.dumps(rows[-1]))
+    rows = merge_rows(earlier, rows)
     breaking = []
-    for key, group in itertools.groupby(rows, key=lambda r: (r["protocol"], r["rate"], r["loss"], r["partition_s"])):
+    for key, group in itertools.groupby(rows, key=_setting):
         below = [r for r in group if r["full_agreement"] is not None and r["full_agreement"] < a.threshold]
         first = below[0] if below else None
         breaking.append({"protocol": key[0], "rate": key[1], "loss": key[2], "partition_s": key[3],
@@ -89,6 +123,8 @@ def main(argv: list[str]) -> int:
                          "phase": first["top_phase"] if first else None})
     out = {"sweep": a.scenario, "threshold": a.threshold, "duration_s": a.duration, "seed": a.seed,
            "rows": rows, "breaking_points": breaking}
+    if a.merge:
+        out["merged"] = a.merge
     if a.out:
         import os
         from .plots import plot_sweep

@@ -155,6 +155,28 @@ def test_sweep_out_writes_the_chart_and_stops_a_broken_series(tmp_path, capsys):
     assert (tmp_path / "agreement_vs_nodes.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_sweep_merges_earlier_parts(tmp_path, capsys):
+    """A grid run in two parts: the second merges the first's rows (a point run again replaces
+    the earlier row), the breaking points cover both, and another scenario's file is refused."""
+    first = tmp_path / "a"
+    cli.main(["sweep", "--scenario", "tiny", "--nodes", "4", "5", "--protocol", "v2", "--duration", "60",
+              "--seed", "1", "--threshold", "1.01", "--json", "--out", str(first)])
+    capsys.readouterr()
+    part = json.loads((first / "sweep.json").read_text())
+    part["rows"][1]["full_agreement"] = 0.5                  # marks the row the new run must replace
+    (first / "sweep.json").write_text(json.dumps(part))
+    rc = cli.main(["sweep", "--scenario", "tiny", "--nodes", "3", "5", "--protocol", "v2", "--duration", "60",
+                   "--seed", "1", "--threshold", "1.01", "--json", "--merge", str(first / "sweep.json")])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert [r["nodes"] for r in out["rows"]] == [3, 4, 5]
+    assert out["rows"][2]["full_agreement"] != 0.5
+    assert out["rows"][1] == part["rows"][0]
+    assert [b["breaks_at_nodes"] for b in out["breaking_points"]] == [3]
+    with pytest.raises(SystemExit, match="not 'small'"):
+        cli.main(["sweep", "--scenario", "small", "--nodes", "3", "--merge", str(first / "sweep.json")])
+
+
 def _sent_reveals(protocol: int):
     """Run tiny under the given rules; every inferenceReveal envelope sent, with its counted size."""
     sim = Simulation(scenarios.tiny().with_protocol(protocol), seed=1, strict=True)
