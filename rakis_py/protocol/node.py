@@ -65,6 +65,10 @@ class NodeConfig:
     embedding_model: str = "all-MiniLM-L6-v2"
     embedding_model_hash: Optional[str] = None      # sha256 of the pinned embedding model file
     store_packets: bool = True                      # Persist every accepted packet (the packets table)
+    # Persist state records at all (quorums, peers, requests, results...). Off only where nothing
+    # will ever read them back (the simulator's nodes that never come back): the core works the
+    # same, it just does not build the records.
+    persist_state: bool = True
     emit_packets: bool = True                       # Emit("packet") per received packet (analytics)
     seen_cap: int = 100_000                         # dedup memory, must cover the replay window
     replay_past_ms: int = 10 * 60_000
@@ -144,7 +148,10 @@ def _as_bytes(value: Any) -> Optional[bytes]:
         return bytes(value)
     if isinstance(value, Mapping):
         value = [value[str(i)] for i in range(len(value))]
-    return bytes(int(v) for v in value)
+    try:
+        return bytes(value)                    # a list of ints 0..255: the usual case, fast
+    except TypeError:
+        return bytes(int(v) for v in value)    # e.g. floats from JS numbers
 
 
 class Node:
@@ -253,7 +260,8 @@ class Node:
         self._out.append(Emit(_kind, data))
 
     def _persist(self, table: str, key: str, record: Optional[dict]) -> None:
-        self._out.append(Persist(table, key, record))
+        if self.config.persist_state or table == "packets":
+            self._out.append(Persist(table, key, record))
 
     def _timer(self, timer_id: str, at: int) -> None:
         self._out.append(SetTimer(timer_id, at))
@@ -289,6 +297,10 @@ class Node:
 
     def _flush(self) -> None:
         """Persist what changed during this event, once each."""
+        if not self.config.persist_state:
+            self._dirty_quorums.clear()
+            self.peers.discard_dirty()
+            return
         for rid in self._dirty_quorums:
             q = self.quorums.get(rid)
             if q is not None:

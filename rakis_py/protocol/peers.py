@@ -291,6 +291,10 @@ class PeerTable:
         self._dirty.clear()
         return out
 
+    def discard_dirty(self) -> None:
+        """Forget the changed ids without building records (a node that persists nothing)."""
+        self._dirty.clear()
+
     def load_records(self, records: Iterable[Any]) -> int:
         """Restore from storage (not trusted: malformed records and fields are dropped).
         Returns how many peers were loaded. Does not mark anything dirty."""

@@ -7,6 +7,7 @@ local UTC offset in minutes *east* of UTC (+480 renders `+08:00`; this is the ne
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import datetime, timedelta, timezone
 
@@ -53,6 +54,12 @@ def parse_js_date(s: str) -> int:
     """Epoch milliseconds of an ISO date as v1 writes it (or `Z` forms); ValueError otherwise."""
     if not isinstance(s, str):
         raise ValueError(f"date must be a string, got {type(s).__name__}")
+    return _parse_js_date(s)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_js_date(s: str) -> int:
+    # Cached: every receiver of a broadcast parses the same createdAt (errors are not cached).
     m = _ISO.match(s)
     if m is None:
         raise ValueError(f"not an ISO-8601 date with zone (e.g. 2024-07-25T21:17:41.123+08:00): {s[:64]!r}")

@@ -2,7 +2,8 @@
 
 The core is used unchanged; only its configuration is chosen here: no per-packet analytics
 ``Emit("packet")`` and no ``Persist`` of every packet (the simulator keeps its own book of every
-copy, and nothing reads the stored packets back), the embedding model name of the stand-in.
+copy, and nothing reads the stored packets back), no state records at all for a node that never
+comes back (``persist_state=False``: nothing would read them), the embedding model name of the stand-in.
 Recorded observers (``record=True``) keep both, like a browser node, for their dataset.
 ``core_node_restore`` rebuilds a node that comes back with ``Node.restore`` from its stored records.
 """
@@ -16,17 +17,18 @@ from .nodes import NodeProfile
 from .scenarios import Scenario
 
 
-def _config(scenario: Scenario, record: bool):
+def _config(scenario: Scenario, record: bool, persist: bool = True):
     from rakis_py.protocol.node import NodeConfig
     # record=True: a recorded observer (recording.py) gets what a browser node's recorder gets.
+    # persist=False: a node that never comes back builds no state records (nothing reads them).
     return NodeConfig(store_packets=record, emit_packets=record, embedding_model=scenario.embedding_model,
-                      status_updates=scenario.status_updates)
+                      status_updates=scenario.status_updates, persist_state=persist or record)
 
 
 def core_node_factory(profile: NodeProfile, signer, rng: random.Random,
                       verify: Callable[[str, str, dict], bool], scenario: Scenario, record: bool = False):
     from rakis_py.protocol.node import Node
-    return Node(_config(scenario, record), signer, rng, verify=verify)
+    return Node(_config(scenario, record, persist=bool(profile.returns)), signer, rng, verify=verify)
 
 
 def core_node_restore(profile: NodeProfile, signer, rng: random.Random, verify: Callable[[str, str, dict], bool],
