@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import random
 import string
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Callable, Optional
 
 from . import builders
 from .actions import (Action, CancelTimer, Emit, Persist, RunEmbedding, RunInference, Send,

@@ -21,7 +21,8 @@ from __future__ import annotations
 import math
 import random
 import re
-from typing import Any, Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any, Callable
 
 DEFAULT_GOSSIP_WINDOW_MS = 12 * 3600_000
 DEFAULT_GOSSIP_LIMIT = 200
