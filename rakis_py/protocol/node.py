@@ -1242,6 +1242,8 @@ class Node:
         complete = len(revealed) == len(members) or closed
         if not complete or (len(verified) < len(revealed) and not final):
             return
+        if not self._verifies(req, q):
+            return                       # a follower for this request: it shows published results
         if len(verified) < len(revealed):
             # Out of time before every reveal was re-embedded: a result from a partial check could
             # differ from everyone else's, so this node publishes nothing and shows the network's.
@@ -1250,11 +1252,8 @@ class Node:
                 q.failure = "verification_timeout"
                 self._save_quorum(q)
                 self._request_state(q.request_id, "following", now, reason="verification_timeout")
-                if self._verifies(req, q):
-                    self._queue_late_verifications(req, q, now)
+                self._queue_late_verifications(req, q, now)
             return
-        if not self._verifies(req, q):
-            return                       # a follower for this request: it shows published results
         entries = [CommitEntry(c.inference_id, c.synthient_id, c.b_embedding_hash, c.output, c.b_embedding)
                    for c in members]
         recomputed = {c.inference_id: c.recomputed for c in verified}
