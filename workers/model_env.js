@@ -23,6 +23,22 @@ const ORT_URL = new URL("../vendor/onnxruntime/", import.meta.url).href;
 
 let manifestPromise = null;
 
+// sha256 of each watched model file as this worker fetched it (what it runs, not what the
+// manifest says): transformers.js fetches through env.fetch, which we wrap.
+const watched = new Set();         // file paths ending a URL, e.g. "all-MiniLM-L6-v2/onnx/model_quantized.onnx"
+const fetchedSha256 = new Map();   // watched path -> hex
+
+async function hashingFetch(url, init) {
+  const res = await fetch(url, init);
+  const href = String(url?.href ?? url);
+  const file = [...watched].find((f) => href.endsWith(f));
+  if (!file || res.status !== 200) return res;     // a Range probe (206) is not the file
+  const bytes = await res.arrayBuffer();
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+  fetchedSha256.set(file, Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join(""));
+  return new Response(bytes, { status: res.status, statusText: res.statusText, headers: res.headers });
+}
+
 // models/manifest.json (written by build.py): {online, embeddingModelHash, models: {role: {name,
 // dtype, sha256, hub_id?}}}. With --online-models the files come from the Huggingface hub.
 export function loadManifest() {
@@ -33,8 +49,9 @@ export function loadManifest() {
   return manifestPromise;
 }
 
-// Configure transformers.js for this site; returns {modelId, dtype, sha256} for `model` (a model
-// name such as "all-MiniLM-L6-v2" or a manifest role such as "embedding").
+// Configure transformers.js for this site; returns {modelId, dtype, sha256, file} for `model` (a
+// model name such as "all-MiniLM-L6-v2" or a manifest role such as "embedding"); `file` is the
+// model file's path whose bytes are hashed as they load (null with --online-models).
 export async function configure(model, dtype) {
   const manifest = await loadManifest();
   const entry = manifest.models[model] ?? Object.values(manifest.models).find((m) => m.name === model);
@@ -44,11 +61,27 @@ export async function configure(model, dtype) {
   env.allowRemoteModels = !!manifest.online;
   env.localModelPath = MODELS_PATH;
   env.useBrowserCache = !!manifest.online;
+  env.fetch = hashingFetch;
+  const file = !manifest.online && entry.path && entry.file ? `${entry.path}/${entry.file}` : null;
+  if (file) watched.add(file);
   return {
     modelId: manifest.online ? entry.hub_id : entry.name,
     dtype: dtype ?? entry.dtype,
     sha256: entry.sha256 ?? null,
+    file,
   };
+}
+
+// The sha256 of the model file this worker loaded, checked against the manifest: a file that is
+// not the one the build pinned is refused (a verifier must run exactly the file requests name).
+export function loadedSha256(cfg) {
+  if (!cfg.file) return cfg.sha256;                   // hub files: the manifest names no hash
+  const got = fetchedSha256.get(cfg.file);
+  if (!got) throw new Error(`model file ${cfg.file} was not fetched, so its sha256 cannot be checked`);
+  if (cfg.sha256 && got !== cfg.sha256) {
+    throw new Error(`model file ${cfg.file} has sha256 ${got}, models/manifest.json pins ${cfg.sha256}: refusing to run it`);
+  }
+  return got;
 }
 
 // "webgpu" when the browser hands out an adapter, else "wasm" (not an error: the fallback).

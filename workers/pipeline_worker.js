@@ -2,7 +2,7 @@
 // pipeline for a manifest model, and answer the main thread's messages by type, a failure as an
 // {type: "error", jobId?, message} reply (jobId absent: loading failed).
 import { pipeline } from "../vendor/transformers/transformers.min.js";
-import { configure, pickDevice } from "./model_env.js";
+import { configure, loadedSha256, pickDevice } from "./model_env.js";
 
 // Load `task` for `model` (a model name or manifest role; `role` when absent). Posts
 // {type: "progress", ...} while model files load and {type: "loaded", backend, model, dtype, sha256,
@@ -16,7 +16,8 @@ export async function loadPipeline(task, role, { model, dtype }) {
     device: backend,
     progress_callback: (info) => self.postMessage({ type: "progress", ...info }),
   });
-  self.postMessage({ type: "loaded", backend, model: cfg.modelId, dtype: cfg.dtype, sha256: cfg.sha256,
+  const sha256 = loadedSha256(cfg);        // the bytes loaded, not the manifest's word for them
+  self.postMessage({ type: "loaded", backend, model: cfg.modelId, dtype: cfg.dtype, sha256,
                      ms: performance.now() - started });
   return pipe;
 }

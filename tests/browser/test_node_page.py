@@ -44,6 +44,11 @@ def test_tab_runs_a_request_and_survives_reload(fresh_context, node_url):
     page.wait_for_function("window.rakis.status().workers.length === 2 && "
                            "window.rakis.status().workers.every(w => w.state === 'ready')", timeout=BOOT_MS)
     assert {w["backend"] for w in page.evaluate("window.rakis.status().workers")} == {"wasm"}
+    # Each worker reports the sha256 of the model bytes it loaded: the build's pinned files.
+    manifest = page.evaluate("fetch('models/manifest.json').then(r => r.json())")
+    hashes = {w["kind"]: w["sha256"] for w in page.evaluate("window.rakis.status().workers")}
+    assert hashes == {"embedding": manifest["models"]["embedding"]["sha256"],
+                      "llm": manifest["models"]["llm"]["sha256"]}
 
     rid = page.evaluate("window.rakis.submit({prompt: 'What is the capital of France?', quorum: 1, "
                         "agreement: 50, timeMs: 20000, maxTokens: 16, temperature: 0})")
@@ -146,6 +151,26 @@ def test_worker_that_cannot_load_leaves_a_follower(fresh_context, node_url):
     unlock(page, PASSWORD)
     wait_ready(page)
     assert page.evaluate("window.rakis.status().workers") == []
+
+
+def test_a_model_file_that_is_not_the_pinned_one_is_refused(fresh_context, node_url):
+    """The embedding model file is served with one byte changed: the worker hashes the bytes it
+    loads, refuses to run them (saying which file and both hashes) and the node is a follower."""
+    def tamper(route):
+        resp = route.fetch()
+        body = bytearray(resp.body())
+        body[len(body) // 2] ^= 0xFF
+        route.fulfill(response=resp, body=bytes(body))
+    fresh_context.route("**/models/all-MiniLM-L6-v2/onnx/model_quantized.onnx", tamper)
+    page = fresh_context.new_page()
+    page.goto(node_url + "?llmWorkers=0")
+    unlock(page, PASSWORD)
+    wait_ready(page)
+    page.wait_for_function("window.rakis.status().workers.some(w => w.state === 'failed')", timeout=BOOT_MS)
+    worker = page.evaluate("window.rakis.status().workers")[0]
+    assert worker["kind"] == "embedding" and worker["state"] == "failed", worker
+    assert "all-MiniLM-L6-v2/onnx/model_quantized.onnx has sha256" in worker["error"], worker
+    assert "refusing to run it" in worker["error"]
 
 
 def test_python_that_fails_to_load_is_a_visible_error(fresh_context, node_url):
