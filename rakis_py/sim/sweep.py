@@ -70,7 +70,8 @@ def merge_rows(earlier: list[dict], new: list[dict]) -> list[dict]:
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="rakis sim sweep")
     ap.add_argument("--scenario", default="small", choices=sorted(scenarios.SCENARIOS))
-    ap.add_argument("--nodes", type=int, nargs="+", default=[10, 20, 40])
+    ap.add_argument("--nodes", type=int, nargs="*", default=None,
+                    help="network sizes (default 10 20 40; none with --merge: only combine earlier sweeps)")
     ap.add_argument("--protocol", nargs="+", choices=("v1", "v2"), default=["v1", "v2"])
     ap.add_argument("--rate", type=float, nargs="+", default=[None], help="steady requests per minute")
     ap.add_argument("--loss", type=float, nargs="+", default=[None], help="loss per copy on every channel")
@@ -87,6 +88,8 @@ def main(argv: list[str]) -> int:
                          "a point run again here replaces the earlier row")
     a = ap.parse_args(argv)
     earlier = load_rows(a.merge, a.scenario)
+    if a.nodes is None:
+        a.nodes = [] if a.merge else [10, 20, 40]
     from .simulation import Simulation
     base = scenarios.get(a.scenario)
     rows = []

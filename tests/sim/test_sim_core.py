@@ -173,6 +173,11 @@ def test_sweep_merges_earlier_parts(tmp_path, capsys):
     assert out["rows"][2]["full_agreement"] != 0.5
     assert out["rows"][1] == part["rows"][0]
     assert [b["breaks_at_nodes"] for b in out["breaking_points"]] == [3]
+    # --merge alone (no sizes to run): the parts combined, nothing run
+    assert cli.main(["sweep", "--scenario", "tiny", "--protocol", "v2", "--json", "--merge",
+                     str(first / "sweep.json")]) == 0
+    only = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert [r["nodes"] for r in only["rows"]] == [4, 5] and only["rows"][1]["full_agreement"] == 0.5
     with pytest.raises(SystemExit, match="not 'small'"):
         cli.main(["sweep", "--scenario", "small", "--nodes", "3", "--merge", str(first / "sweep.json")])
 
