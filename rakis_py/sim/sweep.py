@@ -48,16 +48,19 @@ def _order(row: dict) -> tuple:
     return tuple(-1 if v is None else v for v in _setting(row)) + (row["nodes"],)
 
 
-def load_rows(paths: list[str], scenario: str) -> list[dict]:
-    """Rows of earlier sweeps of the same scenario (a long grid can run in parts)."""
-    rows = []
+def load_rows(paths: list[str], scenario: str) -> tuple[list[dict], dict]:
+    """Rows of earlier sweeps of the same scenario (a long grid can run in parts), and the
+    duration and seed they share (None where they differ)."""
+    rows, shared = [], {}
     for path in paths:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
         if data.get("sweep") != scenario:
             raise SystemExit(f"rakis sim sweep: {path} is a sweep of {data.get('sweep')!r}, not {scenario!r}")
         rows.extend(data["rows"])
-    return rows
+        for k in ("duration_s", "seed"):
+            shared[k] = data.get(k) if shared.get(k, data.get(k)) == data.get(k) else None
+    return rows, shared
 
 
 def merge_rows(earlier: list[dict], new: list[dict]) -> list[dict]:
@@ -87,9 +90,11 @@ def main(argv: list[str]) -> int:
                     help="rows of earlier sweeps (sweep.json) to report and plot with this one's; "
                          "a point run again here replaces the earlier row")
     a = ap.parse_args(argv)
-    earlier = load_rows(a.merge, a.scenario)
+    earlier, shared = load_rows(a.merge, a.scenario)
     if a.nodes is None:
         a.nodes = [] if a.merge else [10, 20, 40]
+    if not a.nodes and a.merge:          # only combining: say what the parts ran
+        a.duration, a.seed = shared.get("duration_s"), shared.get("seed")
     from .simulation import Simulation
     base = scenarios.get(a.scenario)
     rows = []

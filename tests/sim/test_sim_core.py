@@ -178,6 +178,7 @@ def test_sweep_merges_earlier_parts(tmp_path, capsys):
                      str(first / "sweep.json")]) == 0
     only = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert [r["nodes"] for r in only["rows"]] == [4, 5] and only["rows"][1]["full_agreement"] == 0.5
+    assert (only["duration_s"], only["seed"]) == (60, 1)
     with pytest.raises(SystemExit, match="not 'small'"):
         cli.main(["sweep", "--scenario", "small", "--nodes", "3", "--merge", str(first / "sweep.json")])
 
