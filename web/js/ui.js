@@ -102,6 +102,9 @@ export class UI {
         $("identity-submit").disabled = false;
       }
     };
+    // Disabled in the HTML until now: a click before this handler exists would submit the form
+    // natively and reload the page (a race seen on a loaded machine).
+    $("identity-submit").disabled = false;
   }
 
   identityMessage(text) {
