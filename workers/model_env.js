@@ -5,6 +5,7 @@
 // vendor/onnxruntime/ort-wasm-simd-threaded.asyncify.{mjs,wasm}, models/manifest.json,
 // models/<name>/{config.json, tokenizer.json, tokenizer_config.json, onnx/model_quantized.onnx}.
 import { env } from "../vendor/transformers/transformers.min.js";
+import { toHex } from "../js/bytes.js";
 
 const MODELS_URL = new URL("../models/", import.meta.url).href;
 // transformers.js 4.3.1 skips its "does tokenizer_config.json exist" probe when localModelPath is an
@@ -34,8 +35,7 @@ async function hashingFetch(url, init) {
   const file = [...watched].find((f) => href.endsWith(f));
   if (!file || res.status !== 200) return res;     // a Range probe (206) is not the file
   const bytes = await res.arrayBuffer();
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
-  fetchedSha256.set(file, Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join(""));
+  fetchedSha256.set(file, toHex(await crypto.subtle.digest("SHA-256", bytes)));
   return new Response(bytes, { status: res.status, statusText: res.statusText, headers: res.headers });
 }
 

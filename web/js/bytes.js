@@ -1,4 +1,5 @@
-// Hex and base64 helpers shared by identity.js and ed25519.js (byte formats of v1's identity blob).
+// Hex and base64 helpers shared by identity.js and ed25519.js (byte formats of v1's identity blob)
+// and the model workers (model file hashes).
 export function toHex(bytes) {
   return Array.from(new Uint8Array(bytes), (b) => b.toString(16).padStart(2, "0")).join("");
 }
