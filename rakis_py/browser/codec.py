@@ -30,6 +30,7 @@ from typing import Any, Callable
 from ..protocol import events as ev
 from ..protocol.actions import (CancelTimer, Emit, Persist, RunEmbedding, RunInference, Send,
                                 SetTimer)
+from ..protocol.quorum import max_commits_problem
 
 DEFAULT_LLM_MODEL = "SmolLM2-135M-Instruct"
 
@@ -84,8 +85,9 @@ def _submit(o: dict, now: int) -> ev.RequestSubmitted:
     extra: tuple = ()
     max_commits = _opt(o, "maxCommits", int, None)
     if max_commits is not None:
-        if max_commits < max(quorum, 1):
-            raise BadEvent(f"submit: maxCommits ({max_commits}) must be at least the quorum ({quorum})")
+        problem = max_commits_problem(quorum, max_commits)
+        if problem:
+            raise BadEvent(f"submit: {problem}")
         extra = (("maxCommits", max_commits),)
     return ev.RequestSubmitted(
         prompt=_req(o, "prompt", str),

@@ -76,9 +76,9 @@ class Frame:
             for attr, key in opt.items():
                 if sf.get(key) is not None:
                     base[attr] = sf[key] if attr == "embedding_model_hash" else int(sf[key])
-            if base.get("max_commits", V2_MAX_COMMITS) < base["quorum"]:
-                raise ValueError(f"maxCommits {base['max_commits']} is below the quorum {base['quorum']}: "
-                                 "no agreed set could ever be big enough")
+            problem = max_commits_problem(base["quorum"], base.get("max_commits", V2_MAX_COMMITS))
+            if problem:
+                raise ValueError(problem)
         return cls(**base)
 
     # v2 phase deadlines, relative to the request's endingAt.
@@ -95,6 +95,15 @@ class Frame:
         """Last moment to finish verification: bigger agreed sets get more time, since every
         reveal is re-embedded; every node following the same set has the same deadline."""
         return self.reveal_close_at(ending_at) + self.consensus_window_ms + agreed * V2_VERIFY_BUDGET_MS
+
+
+def max_commits_problem(quorum: int, max_commits: int) -> Optional[str]:
+    """Why a frame's maxCommits cannot work with its quorum, or None (also checked by the page
+    before it submits, so the user sees this reason instead of a refused request)."""
+    if max_commits < max(quorum, 1):
+        return (f"maxCommits ({max_commits}) must be at least the quorum ({quorum}): below the quorum "
+                "no agreed set could ever be big enough")
+    return None
 
 
 def rank_key(request_id: str, synthient_id: str) -> str:
