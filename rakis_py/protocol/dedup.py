@@ -4,7 +4,7 @@ v1 deduplicated only against the rows of its packet table (about 5050), and neve
 `createdAt`, so any packet older than the table could be replayed. Here two small parts work
 together:
 
-- `SeenSignatures` remembers the newest `cap` keys `(synthientId, signature)` (Ed25519 is
+- `SeenSignatures` remembers (at least) the newest `cap` keys `(synthientId, signature)` (Ed25519 is
   deterministic, so a byte-identical packet has the same key);
 - `ReplayGuard` refuses every packet whose `createdAt` lies outside `[now - past, now + future]`.
 
@@ -23,7 +23,6 @@ otherwise mark the genuine packet as already seen.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import Iterable
 
 from .errors import PacketRejected, RejectCode
@@ -33,36 +32,47 @@ DEFAULT_FUTURE_MS = 2 * 60_000
 
 
 class SeenSignatures:
-    """Bounded insertion-ordered set of `(synthientId, signature)`; the oldest key goes first."""
+    """Remembers at least the newest `cap` keys `(synthientId, signature)`, at most `2 * cap - 1`.
+
+    Two generations of plain dicts, signature -> synthientId: keys go into the young one; when it
+    holds `cap` keys the old one is dropped whole and the young one becomes old. So the newest
+    `cap` keys are always held (what the replay invariant above needs). Why not one FIFO: an
+    OrderedDict of tuple keys costs ~160 bytes per key, a plain dict holding the packet's own
+    strings ~35, and a plain dict cannot evict its oldest key cheaply (it scans the deleted slots
+    at its front). Memory per key matters: a node keeps one per accepted packet, and the simulator
+    keeps thousands of nodes in one process.
+    """
 
     def __init__(self, cap: int) -> None:
         if not isinstance(cap, int) or isinstance(cap, bool) or cap < 1:
             raise ValueError(f"cap must be a positive int, got {cap!r}")
         self.cap = cap
-        self._keys: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._old: dict[str, str] = {}
+        self._young: dict[str, str] = {}
 
     def seen(self, synthient_id: str, signature: str) -> bool:
-        return (synthient_id, signature) in self._keys
+        return self._young.get(signature) == synthient_id or self._old.get(signature) == synthient_id
 
     def add(self, synthient_id: str, signature: str) -> bool:
         """Remember a key; True if it was new. A repeated key keeps its original age."""
-        key = (synthient_id, signature)
-        if key in self._keys:
+        if self.seen(synthient_id, signature):
             return False
-        self._keys[key] = None
-        while len(self._keys) > self.cap:
-            self._keys.popitem(last=False)
+        # Another sender with the same signature (never for Ed25519: a signature verifies under one
+        # key) would replace the first: its key is then forgotten, as if evicted.
+        self._young[signature] = synthient_id
+        if len(self._young) >= self.cap:
+            self._old, self._young = self._young, {}
         return True
 
     def __len__(self) -> int:
-        return len(self._keys)
+        return len(self._old) + len(self._young)
 
     def __contains__(self, key: object) -> bool:
-        return key in self._keys
+        return isinstance(key, tuple) and len(key) == 2 and self.seen(*key)
 
     def to_list(self) -> list[list[str]]:
-        """JSON-able snapshot, oldest first, for the `meta` table."""
-        return [[sid, sig] for sid, sig in self._keys]
+        """JSON-able snapshot, oldest generation first."""
+        return [[sid, sig] for gen in (self._old, self._young) for sig, sid in gen.items()]
 
     @classmethod
     def from_list(cls, cap: int, items: Iterable[object]) -> "SeenSignatures":

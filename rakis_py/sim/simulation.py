@@ -268,6 +268,9 @@ class Simulation:
             sn.unflushed.clear()
         sn.online = False
         sn.timers.clear()
+        # The tab is gone: free its core (memory grows with departed nodes otherwise); a return
+        # rebuilds it from the simulated storage, as a reopened tab does.
+        sn.core = None
         self._online.remove(i)
         self._online_arr = None
         join, _ = self.timeline[i][-1]

@@ -20,40 +20,64 @@ def test_seen_after_add_and_keyed_by_sender_and_signature():
     assert len(memory) == 1
 
 
-def test_evicts_oldest_beyond_cap():
-    memory = SeenSignatures(cap=3)
-    for i in range(5):
+def test_holds_the_newest_cap_keys_and_at_most_twice_cap():
+    cap = 3
+    memory = SeenSignatures(cap=cap)
+    for i in range(20):
         memory.add(SID_A, f"s{i}")
-    assert len(memory) == 3
-    assert not memory.seen(SID_A, "s0")
-    assert not memory.seen(SID_A, "s1")
-    assert all(memory.seen(SID_A, f"s{i}") for i in (2, 3, 4))
+        newest = range(max(0, i - cap + 1), i + 1)
+        assert all(memory.seen(SID_A, f"s{j}") for j in newest), i
+        assert len(memory) <= 2 * cap - 1
+    # older keys do go: only the last two generations are kept
+    assert not memory.seen(SID_A, "s0") and not memory.seen(SID_A, "s13")
+    assert len(memory) == 20 % cap + cap
 
 
 def test_re_adding_does_not_refresh_age():
     memory = SeenSignatures(cap=2)
     memory.add(SID_A, "old")
-    memory.add(SID_A, "new")
-    memory.add(SID_A, "old")  # duplicate arrival: the key keeps its first age
-    memory.add(SID_A, "newest")
-    assert not memory.seen(SID_A, "old")
-    assert memory.seen(SID_A, "new") and memory.seen(SID_A, "newest")
+    memory.add(SID_A, "new")             # generation full: {old, new} becomes the old one
+    memory.add(SID_A, "old")             # duplicate arrival: the key keeps its first age
+    assert len(memory) == 2
+    memory.add(SID_A, "newer")
+    memory.add(SID_A, "newest")          # {newer, newest} full: {old, new} is dropped
+    assert not memory.seen(SID_A, "old") and not memory.seen(SID_A, "new")
+    assert memory.seen(SID_A, "newer") and memory.seen(SID_A, "newest")
 
 
-def test_round_trip_through_json_keeps_order_and_cap():
+def test_cap_one_keeps_exactly_the_newest_key():
+    memory = SeenSignatures(cap=1)
+    memory.add(SID_A, "s1")
+    memory.add(SID_A, "s2")
+    assert memory.seen(SID_A, "s2") and not memory.seen(SID_A, "s1") and len(memory) == 1
+
+
+def test_same_signature_from_two_senders_are_two_keys_in_either_generation():
+    memory = SeenSignatures(cap=2)
+    memory.add(SID_A, "s")
+    memory.add(SID_A, "t")               # rotates: (A, s) is in the old generation
+    assert memory.add(SID_B, "s") is True
+    assert memory.seen(SID_A, "s") and memory.seen(SID_B, "s")
+    assert (SID_B, "s") in memory and (SID_B, "t") not in memory and "s" not in memory
+
+
+def test_round_trip_through_json_keeps_order_and_keys():
     memory = SeenSignatures(cap=4)
     for i in range(6):
         memory.add(SID_A if i % 2 else SID_B, f"s{i}")
     restored = SeenSignatures.from_list(4, json.loads(json.dumps(memory.to_list())))
     assert restored.to_list() == memory.to_list()
-    restored.add(SID_A, "x")  # the oldest of the restored keys goes first
-    assert not restored.seen(SID_B, "s2") and restored.seen(SID_A, "s3")
+    assert [sig for _sid, sig in restored.to_list()] == [f"s{i}" for i in range(6)]   # oldest first
+    for i in (6, 7):                     # the young generation fills: the oldest keys go first
+        restored.add(SID_A, f"s{i}")
+    assert not restored.seen(SID_B, "s2") and restored.seen(SID_B, "s4") and restored.seen(SID_A, "s7")
 
 
 def test_from_list_skips_malformed_entries_and_honours_smaller_cap():
-    items = [[SID_A, "s1"], "junk", [SID_A], [1, 2], None, [SID_B, "s2"], [SID_B, "s3"]]
+    items = [[SID_A, "s1"], "junk", [SID_A], [1, 2], None, [SID_B, "s2"], [SID_B, "s3"], [SID_B, "s4"],
+             [SID_A, "s5"]]
     restored = SeenSignatures.from_list(2, items)
-    assert restored.to_list() == [[SID_B, "s2"], [SID_B, "s3"]]
+    assert restored.to_list() == [[SID_B, "s3"], [SID_B, "s4"], [SID_A, "s5"]]
 
 
 @pytest.mark.parametrize("cap", [0, -1, 1.5, True])
@@ -119,10 +143,11 @@ def test_replay_refused_after_memory_forgot_the_key():
 
 
 def test_undersized_memory_lets_a_replay_through():
-    """The invariant is real: below required_cap a replay inside the window gets through."""
+    """The invariant is real: with too small a memory a replay inside the window gets through
+    (it holds between cap and 2 * cap - 1 keys, so only below about half of required_cap)."""
     guard = ReplayGuard(past_ms=5_000, future_ms=1_000)
     rate = 2
-    memory = SeenSignatures(cap=guard.required_cap(rate) - 3)
+    memory = SeenSignatures(cap=guard.required_cap(rate) // 2 - 1)
     memory.add(SID_A, "target")
     leaked = False
     for step in range(1, 13):
