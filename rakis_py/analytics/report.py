@@ -195,18 +195,22 @@ def _draw_tokens_per_node(fig, d, _ds) -> None:
 
 def _draw_consensus(fig, d, _ds) -> None:
     ax1, ax2 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [2, 1]})
-    names = ["full agreement", "majority (>50%)", "same commit count", "identical commit sets"]
-    keys = ["share_full", "share_majority", "share_same_commit_count", "share_same_commit_set"]
-    vals = [100 * d[k] if d[k] is not None else 0 for k in keys]
-    bars = ax1.bar(names, vals, color=PALETTE[:4])
+    # The last two: the corrections read as a filter on quorums (their own denominators).
+    names = ["full agreement", "majority (>50%)", "same commit count", "identical commit sets",
+             f"full, one count\n({d.get('quorums_one_commit_count') or 0} quorums)",
+             f"full, one set\n({d.get('quorums_one_commit_set') or 0} quorums)"]
+    keys = ["share_full", "share_majority", "share_same_commit_count", "share_same_commit_set",
+            "share_full_one_commit_count", "share_full_one_commit_set"]
+    vals = [100 * d[k] if d.get(k) is not None else 0 for k in keys]
+    bars = ax1.bar(names, vals, color=PALETTE[:6])
     for b, k in zip(bars, keys):
-        ax1.annotate("n/a" if d[k] is None else f"{100 * d[k]:.1f}%",
+        ax1.annotate("n/a" if d.get(k) is None else f"{100 * d[k]:.1f}%",
                      (b.get_x() + b.get_width() / 2, b.get_height()), ha="center", va="bottom")
     ax1.set_ylim(0, 110)
     ax1.set_ylabel(f"% of {d['quorums']} quorums")
-    ax1.tick_params(axis="x", labelsize=8, rotation=15)
+    ax1.tick_params(axis="x", labelsize=7, rotation=15)
     own = d["own_outcomes"] or {"(none)": 0}
-    ax2.barh(list(own), list(own.values()), color=PALETTE[4])
+    ax2.barh(list(own), list(own.values()), color=PALETTE[7])
     ax2.set_title("this node's consensus runs", fontsize=10)
     ax2.tick_params(axis="y", labelsize=7)
 

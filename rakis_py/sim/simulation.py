@@ -83,7 +83,10 @@ def observer_outcomes(paths: list[str]) -> tuple[list[dict], Optional[float]]:
         c = M.consensus_outcomes(ds)
         out.append({"dataset": os.path.basename(p), "quorums": c["quorums"],
                     **{k: None if c[k] is None else round(c[k], 6)
-                       for k in ("share_full", "share_majority", "share_same_commit_count", "share_same_commit_set")}})
+                       for k in ("share_full", "share_majority", "share_same_commit_count", "share_same_commit_set",
+                                 "share_full_one_commit_count", "share_full_one_commit_set")},
+                    "quorums_one_commit_count": c["quorums_one_commit_count"],
+                    "quorums_one_commit_set": c["quorums_one_commit_set"]})
         seen.append({("request", r) for r in M.requests_seen(ds)} | {("result", *k) for k in M.results_seen(ds)})
     div = None
     if len(seen) >= 2 and (seen[0] | seen[1]):

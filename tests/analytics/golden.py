@@ -37,7 +37,11 @@ PUBLISHED = {
     "R8": [("p1", "h1", 4, "Sa")],                                                 # one result: not counted
 }
 # Quorums counted 8; full 2; majority 5; same commit count 5; identical commit sets 7.
-EXPECTED_CONSENSUS = {"quorums": 8, "full": 2, "majority": 5, "same_commit_count": 5, "same_commit_set": 7}
+# Read as a filter on quorums: one commit count in R0 R1 R4 R5 R7 (full: R0 R1), one commit set
+# in R0 R1 R5 (full: R0 R1).
+EXPECTED_CONSENSUS = {"quorums": 8, "full": 2, "majority": 5, "same_commit_count": 5, "same_commit_set": 7,
+                      "quorums_one_commit_count": 5, "full_one_commit_count": 2,
+                      "quorums_one_commit_set": 3, "full_one_commit_set": 2}
 
 # Own consensus runs: R0..R5 succeed with these mean in-cluster distances and centre distances.
 CLUSTER = {"R0": (15.0, [10, 20]), "R1": (15.0, [10, 20]), "R2": (35.0, [30, 40]),

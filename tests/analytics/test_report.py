@@ -100,11 +100,14 @@ def test_report_states_the_four_consensus_definitions(two_observer_html):
                        "corrected for commit counts: every result agrees among the publishers that used as many\n"
                        "  commits (`submitted` count) as the reference",
                        "corrected for identical commit sets: every result agrees among the publishers whose\n"
-                       "  submitted set (`submittedHash`, or v2 `commitSetHash`) is identical to the reference's"):
+                       "  submitted set (`submittedHash`, or v2 `commitSetHash`) is identical to the reference's",
+                       "full agreement among the quorums whose publishers all used one commit count"):
         assert definition in text, definition
     headline = _html.unescape(two_observer_html.split("<h2>Headline figures</h2>")[1].split("</table>")[0])
     for row, value in (("full (100%) agreement (%)", "25.0%"), ("majority (>50%) agreement (%)", "62.5%"),
-                       ("corrected for commit counts (%)", "62.5%"),
-                       ("corrected for identical commit sets (%)", "87.5%"),
+                       ("corrected for commit counts, per publisher (%)", "62.5%"),
+                       ("corrected for identical commit sets, per publisher (%)", "87.5%"),
+                       ("full agreement, quorums with one commit count (5) (%)", "40.0%"),
+                       ("full agreement, quorums with one commit set (3) (%)", "66.7%"),
                        ("AI workers run (peers' reported + own)", "6")):
         assert f"<tr><td>{row}</td><td>{value}</td>" in headline, row
