@@ -1,14 +1,15 @@
-"""st1 reduced to 200 nodes over 20 simulated minutes (fixed seed, tens of seconds): under v1
-rules its observers' figures land near the public test's, under v2 every honest node agrees.
+"""st1 reduced to 300 nodes (v1) / 200 nodes (v2) over 20 simulated minutes (fixed seed, about a
+minute each): under v1 rules its observers' figures land near the public test's, under v2 every
+honest node agrees.
 
 The published consensus figures are ONE node's view of the published results, so they are
 compared with what rakis_py.analytics computes from the recorded observers' datasets
 (`observer_outcomes`, the mean of the two observers). Tolerances (rakis_py/sim/README.md):
-full agreement 27.7% +- 12 points, majority 49.3% +- 20 points (the simulator's v1 majority lands
-~18 points high over seeds 1-7: a known gap, README). The corrected rates (published 82.75% /
-85.8%) read as a filter on quorums (full agreement among the quorums whose publishers used one
-commit count / one commit set) land on them (82.9 / 85.1% over seeds 1-7): +- 12 points; read per
-publisher they come out lower (70 / 82%), so those are only bounded.
+full agreement 27.7% +- 12 points, majority 49.3% +- 20 points (at 300 nodes the simulator's v1
+majority lands ~10 points high over seeds 1-5: a known gap, README), the corrected rates (published
+82.75% / 85.8%) read as a filter on quorums (full agreement among the quorums whose publishers used
+one commit count / one commit set) +- 12 points; read per publisher they come out lower, so those
+are only bounded.
 """
 
 from __future__ import annotations
@@ -20,7 +21,10 @@ from rakis_py.sim.simulation import Simulation
 
 pytest.importorskip("rakis_py.protocol.node")
 
-SIZE = (200, 1200)          # nodes over the run, simulated seconds
+# Nodes over the run, simulated seconds. The v1 figures move with the online population (README:
+# majority 68 / 59 / 41% at 200 / 300 / 400 nodes); 300 (~100 online) is where they land nearest.
+V1_SIZE = (300, 1200)
+SIZE = (200, 1200)
 PUBLISHED = {"share_full": 0.277, "share_majority": 0.493,
              "share_full_one_commit_count": 0.8275, "share_full_one_commit_set": 0.858}
 TOLERANCE = {"share_full": 0.12, "share_majority": 0.20,
@@ -32,7 +36,7 @@ def mean(outcomes: list[dict], key: str) -> float:
 
 
 def test_reduced_st1_under_v1_lands_near_the_published_figures(tmp_path):
-    s = Simulation(scenarios.st1().with_size(*SIZE).with_protocol(1), seed=1, out_dir=str(tmp_path)).run()
+    s = Simulation(scenarios.st1().with_size(*V1_SIZE).with_protocol(1), seed=1, out_dir=str(tmp_path)).run()
     obs = s["observer_outcomes"]
     assert len(obs) == 2 and all(o["quorums"] >= 25 and o["quorums_one_commit_count"] >= 5 for o in obs), obs
     for key, published in PUBLISHED.items():
