@@ -128,6 +128,10 @@ def test_leavers_come_back_restored_from_their_records_and_crashes_lose_writes()
     again = {i for i, *_ in restored}
     assert all(len(leave.timeline[i]) >= 2 for i in again)
     assert s["core_errors"] == {} and s["links"]["pending"] == 0
+    # a departed tab's core is freed (memory), an online one's kept
+    gone = [sn for sn in leave.nodes if sn.session and not sn.online]
+    assert gone and all(sn.core is None for sn in gone)
+    assert all(sn.core is not None for sn in leave.nodes if sn.online)
 
     crash = Simulation(churny(1.0, crash_rejoin_share=1.0), seed=2, strict=True).run()
     c = crash["churn"]
