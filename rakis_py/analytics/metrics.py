@@ -343,6 +343,11 @@ def tokens_per_node(ds: Dataset) -> dict:
 
 # ---------------------------------------------------------------------- 11-12. consensus
 
+def _commit_set(published: dict):
+    """The commit set a published result used: v2 `commitSetHash`, else v1 `submittedHash`."""
+    return published.get("commitSetHash") or published.get("submittedHash")
+
+
 def consensus_outcomes(ds: Dataset) -> dict:
     """Chart 11, from one node's view of the published results (inferenceQuorumComputed, its own
     included). Quorums counted: requests with at least 2 published results seen. The reference
@@ -382,16 +387,16 @@ def consensus_outcomes(ds: Dataset) -> dict:
             ref_hash = min(h or "" for h, c in hashes.items() if c == top)
             ref = next(r for r in results if (r.get("bEmbeddingHash") or "") == ref_hash)
         agree = [r.get("bEmbeddingHash") == ref.get("bEmbeddingHash") for r in results]
+        counts = [r.get("submitted") for r in results]
+        sets = [_commit_set(r) for r in results]
         full += all(agree)
         majority += sum(agree) > len(agree) / 2
-        same_count += all(ok for r, ok in zip(results, agree) if r.get("submitted") == ref.get("submitted"))
-        ref_set = ref.get("commitSetHash") or ref.get("submittedHash")
-        same_set += all(ok for r, ok in zip(results, agree)
-                        if (r.get("commitSetHash") or r.get("submittedHash")) == ref_set)
-        if len({r.get("submitted") for r in results}) == 1:
+        same_count += all(ok for c, ok in zip(counts, agree) if c == ref.get("submitted"))
+        same_set += all(ok for c, ok in zip(sets, agree) if c == _commit_set(ref))
+        if len(set(counts)) == 1:
             one_count[0] += 1
             one_count[1] += all(agree)
-        if len({r.get("commitSetHash") or r.get("submittedHash") for r in results}) == 1:
+        if len(set(sets)) == 1:
             one_set[0] += 1
             one_set[1] += all(agree)
     own = Counter(("success" if c.get("success") else (c.get("reason") or "failed")) for c in ds.of("consensus"))
