@@ -15,6 +15,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from ..protocol.reference import reference_hash
 from .io import Dataset
 
 NICE_BUCKETS_MS = (1_000, 5_000, 10_000, 30_000, 60_000, 300_000, 900_000, 3_600_000,
@@ -352,8 +353,8 @@ def consensus_outcomes(ds: Dataset) -> dict:
     """Chart 11, from one node's view of the published results (inferenceQuorumComputed, its own
     included). Quorums counted: requests with at least 2 published results seen. The reference
     result is this node's own published result, else the most common winner hash (ties: the
-    smallest hash), as the node itself compares. A result agrees when its winner bEmbeddingHash
-    equals the reference's.
+    smallest hash: `rakis_py.protocol.reference`, the one rule the node and the page use too).
+    A result agrees when its winner bEmbeddingHash equals the reference's.
     * full agreement: every published result agrees;
     * majority: more than 50% of the published results agree;
     * corrected for commit counts: every result agrees among the publishers that used as many
@@ -382,10 +383,8 @@ def consensus_outcomes(ds: Dataset) -> dict:
         counted += 1
         ref = pubs.get(ds.node)
         if ref is None:
-            hashes = Counter(r.get("bEmbeddingHash") for r in results)
-            top = max(hashes.values())
-            ref_hash = min(h or "" for h, c in hashes.items() if c == top)
-            ref = next(r for r in results if (r.get("bEmbeddingHash") or "") == ref_hash)
+            ref_hash = reference_hash(None, [r.get("bEmbeddingHash") for r in results])
+            ref = next(r for r in results if (r.get("bEmbeddingHash") or None) == ref_hash)
         agree = [r.get("bEmbeddingHash") == ref.get("bEmbeddingHash") for r in results]
         counts = [r.get("submitted") for r in results]
         sets = [_commit_set(r) for r in results]

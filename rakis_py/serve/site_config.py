@@ -57,8 +57,10 @@ ICE_EXAMPLE = '[{"urls": "stun:stun.example.org:3478"}, {"urls": ["turn:turn.exa
 
 
 def parse_ice_servers(text: str) -> list[dict]:
-    """`--ice-servers` / `?iceServers=`: a JSON list of RTCIceServer objects, checked here so a bad
-    value is a clear error at startup rather than a failed RTCPeerConnection in every tab.
+    """`--ice-servers`: a JSON list of RTCIceServer objects, checked here so a bad value is a clear
+    error at startup rather than a failed RTCPeerConnection in every tab. The page checks its
+    `?iceServers=` the same way (web/js/transport/config.js `iceServersProblem`); both are tested
+    against one case table, tests/cases/ice_servers.json.
     Each entry: `urls` (a stun:/stuns:/turn:/turns: URL or a non-empty list of them), and for
     TURN `username` and `credential` (strings; browsers refuse a TURN server without them)."""
     try:

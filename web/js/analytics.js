@@ -75,8 +75,8 @@ export class LiveAnalytics {
       case "published": {
         const p = this.published.get(r.requestId) ?? { t, own: null, results: new Map() };
         p.t = Math.max(p.t, t);
-        if (!p.results.has(r.verifiedBy)) p.results.set(r.verifiedBy, r.bEmbeddingHash ?? "");
-        if (r.own || r.verifiedBy === this.self) p.own = r.bEmbeddingHash ?? "";
+        if (!p.results.has(r.verifiedBy)) p.results.set(r.verifiedBy, r.bEmbeddingHash ?? null);
+        if (r.own || r.verifiedBy === this.self) p.own = r.bEmbeddingHash ?? null;
         this.published.set(r.requestId, p);
         break;
       }
@@ -149,17 +149,13 @@ export class LiveAnalytics {
     return range(start, last).map((b) => (acc += map.get(b) ?? 0));
   }
 
-  // Published results per request: the reference is our own result, else the most common hash.
+  // Published results per request (>= 2 seen): full agreement, majority or split against the reference.
   #agreement() {
     const out = [];
     for (const p of this.published.values()) {
       const hashes = [...p.results.values()];
       if (hashes.length < 2) continue;
-      const tally = new Map();
-      for (const h of hashes) tally.set(h, (tally.get(h) ?? 0) + 1);
-      const top = Math.max(...tally.values());
-      const ref = p.own ?? [...tally].filter(([, n]) => n === top).map(([h]) => h).sort()[0];
-      const agree = tally.get(ref) ?? 0;
+      const [agree] = agreementCounts(p.own, hashes);
       out.push({ t: p.t, kind: agree === hashes.length ? "full" : agree > hashes.length / 2 ? "majority" : "split" });
     }
     return out;
@@ -177,6 +173,27 @@ export class LiveAnalytics {
       return [name, this.#cumulative(per, start, last)];
     }));
   }
+}
+
+// The reference result a published result is compared against (rakis_py/protocol/reference.py, the
+// same rule, tested against the same cases: tests/cases/reference_result.json): this node's own
+// winner hash when it published one, else the most common hash, ties to the smallest (a missing hash
+// counts as ""). null when there is neither.
+export function referenceHash(own, hashes) {
+  if (own != null) return own;
+  const tally = new Map();
+  for (const h of hashes) tally.set(h || "", (tally.get(h || "") ?? 0) + 1);
+  if (!tally.size) return null;
+  const top = Math.max(...tally.values());
+  const best = [...tally].filter(([, n]) => n === top).map(([h]) => h).sort()[0];
+  return best || null;
+}
+
+// [agree, disagree] of the published `hashes` against the reference.
+export function agreementCounts(own, hashes) {
+  const ref = referenceHash(own, hashes);
+  const agree = ref == null ? 0 : hashes.filter((h) => (h || null) === ref).length;
+  return [agree, hashes.length - agree];
 }
 
 function points(rows, name) {

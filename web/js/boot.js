@@ -48,6 +48,7 @@ import { LiveAnalytics, WINDOW_MS } from "./analytics.js";
 import { DatasetLog } from "./dataset.js";
 import { Store } from "./idb.js";
 import { Timers } from "./timers.js";
+import { iceServersProblem } from "./transport/config.js";
 import { LoopbackTransport, NetworkTransport, Transports } from "./transport.js";
 import { UI } from "./ui.js";
 import { WorkerPool } from "./workers.js";
@@ -136,42 +137,14 @@ async function loadNetworkConfig() {
   return config;
 }
 
-// ?iceServers=<JSON list of RTCIceServer> (the same rules as `rakis serve --ice-servers`,
-// rakis_py/serve/site_config.py parse_ice_servers). A bad value is shown in the page and ignored:
-// the tab keeps the configuration's ICE servers instead of failing every WebRTC link later.
+// ?iceServers=<JSON list of RTCIceServer>, checked as `rakis serve --ice-servers` checks it
+// (transport/config.js iceServersProblem). A bad value is shown in the page and ignored: the tab
+// keeps the configuration's ICE servers instead of failing every WebRTC link later.
 function iceServersParam() {
   if (!params.has("iceServers")) return null;
   const text = params.get("iceServers");
-  const example = '[{"urls": "stun:stun.example.org:3478"}]';
-  const check = (value) => {
-    if (!Array.isArray(value)) return `expected a JSON list of ICE servers, e.g. ${example}`;
-    for (const [i, server] of value.entries()) {
-      if (!server || typeof server !== "object" || Array.isArray(server)) return `ICE server ${i} is not an object with "urls"`;
-      const unknown = Object.keys(server).filter((k) => !["urls", "username", "credential"].includes(k));
-      if (unknown.length) return `ICE server ${i} has unknown keys ${unknown.join(", ")}${unknown.includes("url") ? ' (the key is "urls")' : ""}`;
-      const urls = typeof server.urls === "string" ? [server.urls] : server.urls;
-      if (!Array.isArray(urls) || !urls.length || !urls.every((u) => typeof u === "string")) {
-        return `ICE server ${i}: "urls" must be a URL string or a non-empty list of them`;
-      }
-      const bad = urls.find((u) => !/^(stuns?|turns?):./.test(u));
-      if (bad !== undefined) return `ICE server ${i}: ${JSON.stringify(bad)} is not a stun:, stuns:, turn: or turns: URL`;
-      for (const k of ["username", "credential"]) {
-        if (k in server && typeof server[k] !== "string") return `ICE server ${i}: "${k}" must be a string`;
-      }
-      if (urls.some((u) => u.startsWith("turn")) && !("username" in server && "credential" in server)) {
-        return `ICE server ${i}: a TURN server needs "username" and "credential"`;
-      }
-    }
-    return null;
-  };
-  let value, problem;
-  try {
-    value = JSON.parse(text);
-    problem = check(value);
-  } catch (err) {
-    problem = `not JSON (${err.message}); expected a list such as ${example}`;
-  }
-  if (!problem) return value;
+  const problem = iceServersProblem(text);
+  if (!problem) return JSON.parse(text);
   ui.error("The ?iceServers= URL parameter is not valid: it is ignored, the tab uses the configured ICE servers",
            `${problem}\nvalue: ${text}`);
   return null;

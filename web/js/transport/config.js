@@ -55,3 +55,40 @@ export async function loadConfig({ url = "rakis-config.json", topic = null, time
   if (topic) config = { ...config, topic };
   return config;
 }
+
+const ICE_EXAMPLE = '[{"urls": "stun:stun.example.org:3478"}]';
+const ICE_KEYS = ["urls", "username", "credential"];
+
+// Why `text` (a JSON list of RTCIceServer, the ?iceServers= URL parameter) is not a valid ICE
+// server list, or null when it is: the check `rakis serve --ice-servers` makes
+// (rakis_py/serve/site_config.py parse_ice_servers), tested against the same cases
+// (tests/cases/ice_servers.json). Each entry: `urls` (a stun:/stuns:/turn:/turns: URL or a
+// non-empty list of them), and for TURN `username` and `credential` (strings; browsers refuse a
+// TURN server without them).
+export function iceServersProblem(text) {
+  let value;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    return `not JSON (${err.message}); expected a list such as ${ICE_EXAMPLE}`;
+  }
+  if (!Array.isArray(value)) return `expected a JSON list of ICE servers, e.g. ${ICE_EXAMPLE}`;
+  for (const [i, server] of value.entries()) {
+    if (!server || typeof server !== "object" || Array.isArray(server)) return `ICE server ${i} is not an object with "urls"`;
+    const unknown = Object.keys(server).filter((k) => !ICE_KEYS.includes(k));
+    if (unknown.length) return `ICE server ${i} has unknown keys ${unknown.join(", ")}${unknown.includes("url") ? ' (the key is "urls")' : ""}`;
+    const urls = typeof server.urls === "string" ? [server.urls] : server.urls;
+    if (!Array.isArray(urls) || !urls.length || !urls.every((u) => typeof u === "string")) {
+      return `ICE server ${i}: "urls" must be a URL string or a non-empty list of them`;
+    }
+    const bad = urls.find((u) => !/^(stuns?|turns?):./.test(u));
+    if (bad !== undefined) return `ICE server ${i}: ${JSON.stringify(bad)} is not a stun:, stuns:, turn: or turns: URL`;
+    for (const k of ["username", "credential"]) {
+      if (k in server && typeof server[k] !== "string") return `ICE server ${i}: "${k}" must be a string`;
+    }
+    if (urls.some((u) => u.startsWith("turn")) && !("username" in server && "credential" in server)) {
+      return `ICE server ${i}: a TURN server needs "username" and "credential"`;
+    }
+  }
+  return null;
+}
