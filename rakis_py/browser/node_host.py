@@ -8,6 +8,8 @@ webcrypto.py for why):
     host.boot(now)                  -> JSON list of actions (restore re-arms timers and resumes
                                        unfinished work; then the node announces itself)
     host.handle(event_json, now)    -> JSON list of actions (codec.py documents both shapes)
+                                       Both answers end with an emit of kind "status":
+                                       {status, requests: [views touched], peers: [rows touched]}
     host.request_view(request_id)   -> JSON object or null
     host.requests()                 -> JSON list of every request the node holds, newest first
     host.status()                   -> JSON object (synthientId, crypto, workers, peers, tokens)
@@ -16,6 +18,7 @@ webcrypto.py for why):
     host.peer_table(now, limit)     -> JSON list of peer records, most recently seen first
                                        (synthientId, seenOn, lastSeen, totalTokens, totalWorkers, ...)
     host.dataset_meta()             -> JSON meta record of the tab's dataset, or null
+    request_defaults()              -> JSON object: the submit defaults (the page's request form)
 
 `dataset_json` ({started, retention: {maxPackets, maxRecords, maxPacketAgeMs, maxRecordAgeMs,
 peerSampleMs}}, or null for none) turns on the tab's dataset (dataset.py): every answer of boot()
@@ -32,12 +35,15 @@ from __future__ import annotations
 import json
 import random
 import traceback
+from dataclasses import MISSING, fields
 from typing import Any, Optional
 
+from ..protocol.events import RequestSubmitted
 from ..protocol.identity import Identity
 from ..protocol.node import Node, NodeConfig
+from ..protocol.quorum import V2_MAX_COMMITS, V2_SEC_DISTANCE_BITS
 from ..runtime.storage import DATA_TABLES
-from .codec import BadEvent, action_to_dict, dumps, event_from_dict
+from .codec import DEFAULT_LLM_MODEL, BadEvent, action_to_dict, dumps, event_from_dict
 from .dataset import TabDataset, retention_from_options
 
 # NodeConfig fields the page may set (camelCase in options_json -> NodeConfig attribute).
@@ -106,7 +112,7 @@ class NodeHost:
             actions.extend(self.node.handle(event_from_dict({"type": "boot"}, int(now)), int(now)))
         except BadEvent:
             pass                          # a core without a Booted event: nothing to announce
-        return dumps([action_to_dict(a) for a in actions] + self._record(actions, int(now)))
+        return self._answer([action_to_dict(a) for a in actions] + self._record(actions, int(now)))
 
     def handle(self, event_json: str, now: int) -> str:
         """Actions for one page event. Never raises: bad events and core errors come back as an
@@ -114,12 +120,33 @@ class NodeHost:
         try:
             event = event_from_dict(json.loads(event_json), int(now))
         except (BadEvent, ValueError) as e:
-            return dumps([_error_action("event", e)])
+            return self._answer([_error_action("event", e)])
         try:
             actions = self.node.handle(event, int(now))
         except Exception as e:  # noqa: BLE001 - isolate the page from core bugs, but show them
-            return dumps([_error_action(type(event).__name__, e, traceback.format_exc(limit=6))])
-        return dumps([action_to_dict(a) for a in actions] + self._record(actions, int(now)))
+            return self._answer([_error_action(type(event).__name__, e, traceback.format_exc(limit=6))])
+        return self._answer([action_to_dict(a) for a in actions] + self._record(actions, int(now)))
+
+    def _answer(self, actions: list[dict]) -> str:
+        """`actions` and, last, an emit of kind "status": the node's status (as `status()`), the
+        views of the requests these actions touched and the peer-table rows of the peers they
+        touched. The page thus learns everything its UI shows from the answer itself: no second
+        crossing for status() after every event, no polling of request views or the peer table."""
+        rids: dict[str, None] = {}
+        sids: dict[str, None] = {}
+        for a in actions:
+            data = a.get("data") if a["type"] == "emit" else None
+            if isinstance(data, dict) and isinstance(data.get("requestId"), str):
+                rids[data["requestId"]] = None
+            if a["type"] == "emit" and a["kind"] == "packet" and isinstance(data.get("synthientId"), str):
+                sids[data["synthientId"]] = None
+            elif a["type"] == "persist" and a["table"] == "peers":
+                sids[a["key"]] = None
+        views = [v for v in map(self.node.request_view, rids) if v is not None]
+        peers = [r for r in map(self.node.peers.to_record, sids) if r is not None]
+        actions.append({"type": "emit", "kind": "status",
+                        "data": {"status": self._status(), "requests": views, "peers": peers}})
+        return dumps(actions)
 
     def _record(self, actions: list, now: int) -> list[dict]:
         """The dataset emit for these actions ([] when none); a recorder bug is shown, not raised."""
@@ -148,11 +175,13 @@ class NodeHost:
         return dumps(views)
 
     def status(self) -> str:
-        n = self.node
-        return dumps({"synthientId": n.me, "crypto": self.crypto, "restored": self.restored,
-                      "workers": self._workers(), "peers": len(n.peers), "totalTokens": n.total_tokens,
-                      "requests": len(n.requests)})
+        return dumps(self._status())
 
+    def _status(self) -> dict:
+        n = self.node
+        return {"synthientId": n.me, "crypto": self.crypto, "restored": self.restored,
+                "workers": self._workers(), "peers": len(n.peers), "totalTokens": n.total_tokens,
+                "requests": len(n.requests)}
 
     def commits(self, request_id: str) -> str:
         """The commits (and whether each was revealed) of one request, in arrival order."""
@@ -170,6 +199,18 @@ class NodeHost:
         """The node's peer table for the UI: every peer ever seen (window = all time), newest first."""
         records = self.node.peers.active(int(now), int(now) + 1)
         return dumps(records[: int(limit)])
+
+
+def request_defaults() -> str:
+    """The submit defaults, for the page's request form (web/js/ui.js): the core's own, read from
+    `RequestSubmitted` and the v2 frame constants, so the form cannot drift from the node.
+    `distance` (bits) and `maxCommits` are v2 values the form leaves empty unless changed."""
+    d = {f.name: f.default for f in fields(RequestSubmitted) if f.default is not MISSING}
+    return dumps({"acceptedModels": [DEFAULT_LLM_MODEL], "quorum": d["quorum"],
+                  "agreement": round(d["sec_percentage"] * 100), "timeMs": d["max_time_ms"],
+                  "maxTokens": d["max_tokens"], "temperature": d["temperature"],
+                  "protocol": d["protocol"], "distance": V2_SEC_DISTANCE_BITS,
+                  "maxCommits": V2_MAX_COMMITS})
 
 
 def start(*args: Any, **kwargs: Any) -> NodeHost:

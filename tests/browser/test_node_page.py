@@ -4,6 +4,8 @@ import time
 
 import pytest
 
+from rakis_py.protocol.events import RequestSubmitted
+
 pytestmark = pytest.mark.browser
 
 BOOT_MS = 180_000          # Pyodide + rakis_py + both models on 2 shared cores
@@ -40,7 +42,7 @@ def test_tab_runs_a_request_and_survives_reload(fresh_context, node_url):
     status = page.evaluate("window.rakis.status()")
     me = status["synthientId"]
     assert len(me) == 64 and status["crypto"] in ("webcrypto", "cryptography")
-    assert status["channels"] == ["loopback"]
+    assert status["channels"] == []              # channels=none: no transport at all (no loopback echo)
     page.wait_for_function("window.rakis.status().workers.length === 2 && "
                            "window.rakis.status().workers.every(w => w.state === 'ready')", timeout=BOOT_MS)
     assert {w["backend"] for w in page.evaluate("window.rakis.status().workers")} == {"wasm"}
@@ -62,6 +64,12 @@ def test_tab_runs_a_request_and_survives_reload(fresh_context, node_url):
     assert output in card.inner_text()
     assert card.locator(".timeline li.done").count() == 6
 
+    # The form starts from the core's submit defaults (node_host.request_defaults), not its own.
+    core = RequestSubmitted("p", ("m",))
+    assert page.input_value("#request-form [name=maxTokens]") == str(core.max_tokens)
+    assert page.input_value("#request-form [name=time]") == str(core.max_time_ms // 1000)
+    assert page.input_value("#request-form [name=agreement]") == str(round(core.sec_percentage * 100))
+
     # The form: a max-commits below the quorum is refused with the reason, nothing is sent.
     cards = page.locator("#requests [data-request-id]").count()
     page.fill("#request-form [name=prompt]", "Name a colour.")
@@ -74,6 +82,11 @@ def test_tab_runs_a_request_and_survives_reload(fresh_context, node_url):
     page.fill("#request-form [name=quorum]", "1")                  # a valid bound: submitted
     page.click("#request-form button[type=submit]")
     page.wait_for_function(f"document.querySelectorAll('#requests [data-request-id]').length > {cards}")
+    # The UI is pushed to, never polls: this request's card (never asked for through
+    # window.rakis.request) shows its commit from the views that ride in the node's answers.
+    card = page.locator(f'#requests [data-request-id]:not([data-request-id="{rid}"])').first
+    card.locator(".counts", has_text="commits 1").wait_for(timeout=120_000)
+    assert card.locator(".timeline li.done", has_text="committed").count() == 1
 
     page.evaluate("window.rakis.flushed()")
     blob = page.evaluate("localStorage.getItem('encSynthientId')")

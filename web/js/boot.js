@@ -49,7 +49,7 @@ import { DatasetLog } from "./dataset.js";
 import { Store } from "./idb.js";
 import { Timers } from "./timers.js";
 import { iceServersProblem } from "./transport/config.js";
-import { LoopbackTransport, NetworkTransport, Transports } from "./transport.js";
+import { NetworkTransport, Transports } from "./transport.js";
 import { UI } from "./ui.js";
 import { WorkerPool } from "./workers.js";
 
@@ -121,7 +121,7 @@ function workerPlan(manifest) {
   };
 }
 
-// The Trystero network (web/js/transport/) beside the loopback: configuration from
+// The Trystero network (web/js/transport/): configuration from
 // rakis-config.json (written by `rakis serve`; Trystero's public relays on a static host), then URL
 // parameters. Does not block the boot: packets that arrive early wait in `early`.
 const channelChoice = params.get("channels") ?? localStorage.getItem("rakis.channels");
@@ -165,7 +165,10 @@ async function joinNetwork(configP, selfId, transports, onPacket) {
   const net = new NetworkTransport(createTransport, {
     selfId, config, strategies,
     onChange: (channels) => ui.setChannels(channels),
-    onPeer: (e) => ui.log("debug", `peer ${e.type} on ${e.channel}: ${e.synthientId ?? e.peerId}`),
+    onPeer: (e) => {
+      ui.log("debug", `peer ${e.type} on ${e.channel}: ${e.synthientId ?? e.peerId}`);
+      ui.setLinks(net.links());
+    },
   });
   await transports.add(net, onPacket);
   ui.setChannels(net.health());
@@ -290,6 +293,16 @@ async function main() {
   bridge = new NodeBridge({ host, store, timers, transports, workers });
   Object.assign(window.rakis.debug, { pyodide: py, bridge, store });
   bridge.onEmit((kind, data) => ui.onEmit(kind, data));
+  // The status that ends every answer: the stats line, and the request views and peer rows that
+  // the event changed (the UI is pushed to, never polls the node).
+  bridge.onEmit((kind, data) => {
+    if (kind !== "status") return;
+    ui.setStatus(status());
+    for (const v of data.requests) ui.view(v);
+    ui.updatePeers(data.peers);
+    ui.setChannels(bridge.transports.health());   // per-channel counters (received, sent, last message)
+    ui.setLinks(bridge.transports.links());
+  });
   bridge.onEmit((kind, data) => {
     if (kind !== "dataset") return;
     datasetLog.append(data.records);
@@ -301,15 +314,15 @@ async function main() {
     keep.push(data);
     if (keep.length > MAX_KEPT) keep.shift();
   });
-  bridge.onEmit(() => ui.setStatus(status()));
   bridge.onPersisted = () => ui.setStatus(status());
+  // The node handles its own packets when it sends them (as v1 does): nothing echoes them back.
   const onPacket = (envelope, channel, size, receivedAt) =>
     dispatch({ type: "packet", data: envelope, channel, size, receivedAt });
-  await transports.add(new LoopbackTransport(identity.synthientId), onPacket);
   joinNetwork(configP, identity.synthientId, transports, onPacket)
     .catch((err) => ui.error("Could not join the network: this tab runs alone", String(err?.stack ?? err)));
   await bridge.boot();
   for (const v of await bridge.requests()) ui.view(v);
+  ui.setPeers(await bridge.peerTable(100));
   ui.storedPackets(tables.packets ?? []);
   ui.packetSearch(() => store.getAll("packets"));
   live = true;
@@ -318,30 +331,13 @@ async function main() {
   timings.total = Math.round(performance.now() - started);
   ui.progress("node", "ready", `${Object.values(tables).reduce((n, t) => n + t.length, 0)} stored records, ` +
               `crypto: ${cryptoName}`);
-  ui.requestForm((opts) => submit(opts), manifest.models?.llm?.name);
+  ui.requestForm((opts) => submit(opts), JSON.parse(hostModule.request_defaults()), manifest.models?.llm?.name);
   ui.showNode();
   ui.setStatus(status());
   ui.datasetControls(() => downloadDataset());
   import("./charts.js").then(({ LiveCharts }) => { charts = new LiveCharts(document.getElementById("charts")); drawAnalytics(); },
                              (err) => ui.error("Charts unavailable (vendor/uplot missing?)", String(err?.message ?? err)));
   setInterval(drawAnalytics, 2000);
-  // Peer table and request counts (commits, reveals, agree/disagree) are redrawn every 2 s.
-  setInterval(refreshViews, 2000);
-}
-
-let refreshing = false;
-async function refreshViews() {
-  if (refreshing || !bridge) return;
-  refreshing = true;
-  try {
-    ui.setPeers(await bridge.peerTable(100), bridge.transports.links());
-    ui.setChannels(bridge.transports.health());
-    for (const v of await bridge.requests()) ui.view(v);
-  } catch (err) {
-    console.error("refresh", err);
-  } finally {
-    refreshing = false;
-  }
 }
 
 // Charts redraw when records arrived, and every 10 s anyway (the node count slides with time).

@@ -7,12 +7,14 @@
 //
 // Actions are carried out here: persist -> one IndexedDB transaction per handle() call, setTimer /
 // cancelTimer -> timers.js, send -> the transports, runInference / runEmbedding -> the worker pool,
-// emit -> listeners (the UI, window.rakis).
+// emit -> listeners (the UI, window.rakis). Every answer ends with an emit of kind "status" (the
+// node's status, the views of the requests and the rows of the peers the event touched): it is kept
+// as `status` and handed to the listeners, so one event is one crossing and the UI polls nothing.
 export class NodeBridge {
   constructor({ host, store, timers, transports, workers }) {
     this.host = host;              // PyProxy of NodeHost
     // Bound-method proxies fetched once (each attribute access would make a new proxy).
-    this.methods = Object.fromEntries(["boot", "handle", "status", "request_view", "requests", "peer_table", "commits"]
+    this.methods = Object.fromEntries(["boot", "handle", "request_view", "requests", "peer_table", "commits"]
       .map((name) => [name, host[name]]));
     this.store = store;
     this.timers = timers;
@@ -20,7 +22,7 @@ export class NodeBridge {
     this.workers = workers;
     this.queue = Promise.resolve();
     this.listeners = new Set();
-    this.status = null;            // last host.status(), refreshed after every event
+    this.status = null;            // the node's status from the last answer
     this.persistQueue = Promise.resolve();
     this.counts = { events: 0, actions: 0, persisted: 0, errors: 0 };
   }
@@ -46,7 +48,6 @@ export class NodeBridge {
     return this.#serial(async () => {
       const actions = await this.#call("boot", Date.now());
       await this.#carryOut(actions);
-      this.status = await this.#call("status");
       return actions;
     });
   }
@@ -57,7 +58,6 @@ export class NodeBridge {
       this.counts.events += 1;
       const actions = await this.#call("handle", JSON.stringify(event), Date.now());
       await this.#carryOut(actions);
-      this.status = await this.#call("status");
       return actions;
     });
   }
@@ -111,6 +111,7 @@ export class NodeBridge {
 
   #emit(action) {
     if (action.kind === "error") this.counts.errors += 1;
+    if (action.kind === "status") this.status = action.data.status;
     for (const fn of this.listeners) {
       try { fn(action.kind, action.data); } catch (err) { console.error("emit listener", err); }
     }

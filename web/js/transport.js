@@ -1,6 +1,6 @@
 // Transports carry signed envelopes between nodes. Every transport has the same small shape, so
-// the Trystero network (web/js/transport/index.js, through NetworkTransport below) plugs in beside
-// the loopback without touching the bridge:
+// the Trystero network (web/js/transport/index.js, through NetworkTransport below) plugs in without
+// touching the bridge:
 //
 //   name                       a label; per-packet channel names come with each packet
 //   start(onPacket)            (may be async) onPacket(envelopeObject, channel, sizeBytes, receivedAt)
@@ -10,11 +10,11 @@
 //   channels()                 optional: the channel names it delivers on (default [name])
 //   stop()
 //
-// The node already handles its own packets locally when it sends them (as v1 does); the loopback
-// hands each one back through the receive path too, where the core drops it as its own echo. It
-// exercises the same code path a network will, on a single tab. Given selfId, it echoes only the
-// node's own envelopes: a relayed peer's envelope coming back would count as a sighting of that
-// peer on a channel named "loopback".
+// The node handles its own packets locally when it sends them (as v1 does), so the page adds no
+// transport that hands them back: an echo would only cross into Python to be refused as its own.
+// LoopbackTransport is kept for tests of this module without a network (tests/unit/test_web_js.py):
+// it delivers each sent envelope back asynchronously, as a parsed copy; given selfId, only that
+// node's own envelopes.
 export class LoopbackTransport {
   name = "loopback";
 

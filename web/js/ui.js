@@ -15,6 +15,7 @@ const STATUS_STEP = {
 };
 const MAX_LOG = 300;
 const MAX_PACKETS = 200;
+const MAX_PEERS = 100;
 
 const $ = (id) => document.getElementById(id);
 
@@ -123,8 +124,18 @@ export class UI {
 
   // ------------------------------------------------------------ request form
 
-  requestForm(onSubmit, defaultModel) {
-    if (defaultModel) $("request-form").elements.models.value = defaultModel;
+  // defaults: the core's submit defaults (node_host.request_defaults), so the form and the node
+  // cannot disagree; model: the LLM this tab runs (models/manifest.json), else the core's default.
+  requestForm(onSubmit, defaults, model) {
+    const f = $("request-form").elements;
+    f.models.value = model ?? defaults.acceptedModels.join(", ");
+    f.quorum.value = defaults.quorum;
+    f.agreement.value = defaults.agreement;
+    f.time.value = defaults.timeMs / 1000;
+    f.maxTokens.value = defaults.maxTokens;
+    f.temperature.value = defaults.temperature;
+    f.distance.placeholder = `default (${defaults.distance})`;
+    f.maxCommits.placeholder = `default (${defaults.maxCommits})`;
     $("request-form").onsubmit = async (e) => {
       e.preventDefault();
       const f = e.target.elements;
@@ -199,6 +210,7 @@ export class UI {
         break;
       case "worker": break;   // the pool redraws the panel
       case "dataset": return;  // analytics records: boot.js stores them and feeds the charts
+      case "status": return;   // the answer's status: boot.js hands its parts to the setters below
       case "log": this.log(data.level ?? "info", data.message ?? JSON.stringify(data)); break;
       case "error": this.error(`Node error (${data.where})`, [data.message, data.detail].filter(Boolean).join("\n")); break;
       default: this.log("debug", `${kind} ${JSON.stringify(data).slice(0, 200)}`);
@@ -315,8 +327,22 @@ export class UI {
     this.#touch("network");
   }
 
-  setPeers(peers, links) {
-    this.peers = peers;
+  // The node's peer table, most recently seen first: whole at boot, then the rows each answer
+  // changed (updatePeers), at most MAX_PEERS shown.
+  setPeers(rows) {
+    this.peers = rows.slice(0, MAX_PEERS);
+    this.#touch("network");
+  }
+
+  updatePeers(rows) {
+    if (!rows.length) return;
+    const fresh = new Set(rows.map((r) => r.synthientId));
+    this.setPeers([...rows, ...this.peers.filter((p) => !fresh.has(p.synthientId))]
+      .sort((a, b) => (b.lastSeen ?? 0) - (a.lastSeen ?? 0) || (a.synthientId < b.synthientId ? -1 : 1)));
+  }
+
+  // Open Trystero links [{channel, peerId, synthientId}].
+  setLinks(links) {
     this.links = links;
     this.#touch("network");
   }
