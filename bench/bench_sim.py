@@ -1,11 +1,11 @@
 """Simulator benchmark: wall time and events/s of the st1 scenario at a few sizes (prints JSON).
 
     .venv/bin/python bench/bench_sim.py                 # ~2.5 min: st1 at 250/500/1000 nodes, 20 simulated min each, v2
-    .venv/bin/python bench/bench_sim.py --nodes 2000 --duration 3600 --protocol v2   # the issue's target
+    .venv/bin/python bench/bench_sim.py --nodes 2000 --duration 3600 --protocol v2   # the target
 
 Each row: nodes (over the run), nodes_max_online, sim_seconds, wall_seconds, events, events_per_s,
 packets, copies, and the run's agreement figures. The protocol is always passed explicitly
-(``--protocol``, default v2 like ``rakis sim``). The issue's target: 2,000 nodes for one simulated
+(``--protocol``, default v2 like ``rakis sim``). The target: 2,000 nodes for one simulated
 hour in < 10 min on 2 cores. ``--save PATH`` also writes the JSON there (bench/results/sim-*.json).
 """
 

@@ -1,5 +1,5 @@
-"""The figures and chart series of stability test 1 (shared/reference/stability-test-1.md), computed
-from one node's dataset (two for the two-observer charts). Each function's docstring states the
+"""The figures and chart series of v1's stability test 1 (docs/stability-test-1.md), computed from
+one node's dataset (two for the two-observer charts). Each function's docstring states the
 definition; the report prints the same text. Chart numbers follow the test's list.
 
 Conventions: "self" is the recording node (`meta.node`) and is never counted as a visitor/peer.

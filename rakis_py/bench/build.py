@@ -1,4 +1,4 @@
-"""Build figures (issue 3: dist size, build time cold and warm). Every build goes to a temporary
+"""Build figures (dist size, build time cold and warm). Every build goes to a temporary
 folder under .cache/, so the checkout's dist/ is never touched (the browser figures use that one).
 
 * build_warm_s: `python build.py --out TMP` with the warm cache of this checkout (.cache/: npm and

@@ -20,7 +20,7 @@ from pathlib import Path
 from .machine import chromium_path
 from .runner import Context, Unavailable
 
-# reference/toolchain.md: headless as root, no background traffic; WebRTC between tabs on loopback.
+# Headless as root (hence --no-sandbox), no background traffic; WebRTC between tabs on loopback.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--allow-loopback-in-peer-connection",
                  "--disable-features=WebRtcHideLocalIpsWithMdns",

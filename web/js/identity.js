@@ -1,5 +1,5 @@
 // The node identity: a 32-byte Ed25519 seed, stored encrypted in localStorage exactly as v1 does
-// (rakis-v1-spec §2.4): key "encSynthientId", value base64(ciphertext‖GCM tag) + "." + hex(iv, 12 B)
+// (v1 spec §2.4, docs/v1-spec.md): key "encSynthientId", value base64(ciphertext‖GCM tag) + "." + hex(iv, 12 B)
 // + "." + hex(salt, 16 B); key = PBKDF2-HMAC-SHA-256(password, salt, 100 000) -> AES-256-GCM;
 // plaintext = JSON {synthientPrivKey, synthientId, createdAt}. A wrong password never touches the
 // stored blob; only an explicit "overwrite" replaces it.
