@@ -1,5 +1,11 @@
-"""The rakis_py wheel, built from this checkout (pip wheel, no deps) and added to the dist lock so
-`pyodide.loadPackage("rakis-py")` installs it offline. Cached by the hash of its sources."""
+"""The rakis_py wheel of the page, built from this checkout (pip wheel, no deps) and added to the dist
+lock so `pyodide.loadPackage("rakis-py")` installs it offline. Cached by the hash of its sources.
+
+It holds only what the page runs (`PAGE_PARTS`: the core, the browser adapter, the storage table
+names, the dataset recorder), not the simulator, `rakis serve`, `rakis bench`, the analytics
+report or the CLI: the page never imports them, and every module in the wheel is bytes Pyodide
+downloads and unpacks at each cold start. tests/build/test_dist.py checks that the wheel imports
+whole and holds nothing else."""
 import os
 import shutil
 import subprocess
@@ -13,9 +19,23 @@ from .pins import ROOT
 SOURCE_DATE_EPOCH = "315532800"
 
 
+# What the page imports (web/js/boot.js: rakis_py.browser.node_host and .webcrypto), relative to
+# rakis_py/: a folder ending in "/" is taken whole (its .py files), anything else is one module.
+PAGE_PARTS = ("__init__.py", "protocol/", "browser/", "runtime/__init__.py", "runtime/storage.py",
+              "analytics/__init__.py", "analytics/recorder.py", "analytics/schema.py")
+
+
 def sources() -> list[Path]:
-    files = [p for p in (ROOT / "rakis_py").rglob("*") if p.is_file() and "__pycache__" not in p.parts
-             and p.suffix != ".pyc"]
+    package = ROOT / "rakis_py"
+    files: list[Path] = []
+    for part in PAGE_PARTS:
+        if part.endswith("/"):
+            files += sorted(p for p in (package / part).rglob("*.py") if "__pycache__" not in p.parts)
+        else:
+            files.append(package / part)
+    missing = [p for p in files if not p.is_file()]
+    if missing:
+        raise BuildError(f"rakis_wheel.PAGE_PARTS names missing files: {missing}")
     return files + [ROOT / "pyproject.toml"]
 
 

@@ -108,10 +108,7 @@ class NodeHost:
     def boot(self, now: int) -> str:
         actions = list(self._pending)
         self._pending = []
-        try:
-            actions.extend(self.node.handle(event_from_dict({"type": "boot"}, int(now)), int(now)))
-        except BadEvent:
-            pass                          # a core without a Booted event: nothing to announce
+        actions.extend(self.node.handle(event_from_dict({"type": "boot"}, int(now)), int(now)))
         return self._answer([action_to_dict(a) for a in actions] + self._record(actions, int(now)))
 
     def handle(self, event_json: str, now: int) -> str:

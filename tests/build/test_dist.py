@@ -59,6 +59,28 @@ def test_rakis_py_is_in_the_lock(dist):
         assert "rakis_py/protocol/__init__.py" in zf.namelist()
 
 
+def test_the_wheel_holds_only_what_the_page_runs_and_imports_whole(dist, tmp_path):
+    """No simulator, serve, bench, analytics report or CLI in the page's wheel; and what it holds is
+    enough: the two modules the page imports (web/js/boot.js) import from the wheel alone."""
+    import zipfile
+    entry = lock(dist)["packages"]["rakis-py"]
+    with zipfile.ZipFile(dist / "pyodide" / entry["file_name"]) as zf:
+        names = [n for n in zf.namelist() if n.startswith("rakis_py/")]
+        zf.extractall(tmp_path, members=names)
+    for left_out in ("rakis_py/sim/", "rakis_py/bench/", "rakis_py/serve/", "rakis_py/__main__.py",
+                     "rakis_py/analytics/report.py", "rakis_py/analytics/metrics.py",
+                     "rakis_py/analytics/cli.py", "rakis_py/analytics/io.py",
+                     "rakis_py/runtime/sqlite_store.py"):
+        assert not [n for n in names if n.startswith(left_out)], left_out
+    assert "rakis_py/browser/node_host.py" in names and "rakis_py/runtime/storage.py" in names
+    probe = ("import sys, rakis_py.browser.node_host, rakis_py.browser.webcrypto\n"
+             "files = {m.__file__ for n, m in sys.modules.items() if n.startswith('rakis_py')}\n"
+             f"assert all(f.startswith({str(tmp_path)!r}) for f in files), files\n")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(tmp_path)}, timeout=60)
+    assert done.returncode == 0, done.stderr
+
+
 def test_models_are_the_pinned_files(dist):
     pins = load_pins()
     manifest = json.loads((dist / "models" / "manifest.json").read_text())
