@@ -78,7 +78,7 @@ def measure(ctx: Context, wanted: frozenset[str]) -> dict:
 GROUP = Group("sim", ("sim_st1_v1_full_agreement", "sim_st1_full_agreement", "sim_st1_v1_observer_full_agreement",
                       "sim_st1_observer_full_agreement", "sim_events_per_s"), measure)
 
-# Packets per request as a function of the number of nodes (issue: the network's figures): the
+# Packets per request as a function of the number of nodes (how traffic scales): the
 # real core for every node in the simulator's `tiny` model (always online, lossless links, every
 # node a worker), so the count is the protocol's own, not losses' or churn's. One figure per
 # (protocol, size); the 4-tab browser figure packets_per_request_n4 is the measured counterpart.

@@ -96,12 +96,12 @@ def test_table_and_unknown_names(fake_cli, capsys, tmp_path):
     assert "unknown figure" in capsys.readouterr().err
 
 
-def test_every_issue_figure_is_known():
-    issue = {"ready_cold_s", "ready_warm_s", "llm_tokens_per_s_wasm", "llm_tokens_per_s_ratio_vs_reference",
+def test_every_headline_figure_is_known():
+    headline = {"ready_cold_s", "ready_warm_s", "llm_tokens_per_s_wasm", "llm_tokens_per_s_ratio_vs_reference",
              "embed_ms", "mesh_s_2", "mesh_s_4", "mesh_s_8", "consensus_overhead_s", "agreement_4tabs", "bytes_per_token",
              "tokens_per_packet", "packets_per_request_n4", "sim_st1_v1_full_agreement",
              "sim_st1_full_agreement", "sim_events_per_s", "consensus_ms_n256"}
-    assert issue <= set(cli.FIGURES)
+    assert headline <= set(cli.FIGURES)
     assert len(cli.FIGURES) == len(set(cli.FIGURES))
 
 
