@@ -94,6 +94,8 @@ class Session:
 
     def new_context(self, **kw):
         """A fresh profile; requests off 127.0.0.1 are aborted and listed in context.offsite."""
+        # bypass_csp: wait_for_function evaluates with eval, which the page's CSP refuses.
+        kw.setdefault("bypass_csp", True)
         context = self.browser.new_context(permissions=["camera", "microphone"], **kw)
         context.offsite = []
 

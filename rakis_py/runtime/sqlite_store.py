@@ -3,7 +3,8 @@
 One table per name: `key TEXT PRIMARY KEY, record TEXT` (the record's JSON) plus copies of the
 few fields that are looked up or sorted by (v1 §9.1 indexes), each with an index. WAL journal;
 each `apply` is one transaction, so a crash or a bad record leaves the previous state whole.
-Only `packets` is pruned (newest `packet_cap` by `receivedTime` kept); analytics tables are not.
+Only `packets` is pruned (the newest `packet_cap` by `receivedTime`, and beyond them those inside
+the replay window up to `seen_cap`: `storage.packets_kept`); analytics tables are not.
 """
 
 from __future__ import annotations
@@ -16,10 +17,13 @@ from typing import Any, Iterable
 from .storage import (
     BatchedStorage,
     DEFAULT_PACKET_CAP,
+    DEFAULT_SEEN_CAP,
+    REPLAY_WINDOW_MS,
     TABLES,
     StorageError,
     check_table,
     encode_batch,
+    packets_kept,
 )
 
 SCHEMA_VERSION = 1
@@ -46,18 +50,23 @@ def _column_value(kind: str, value: Any) -> Any:
 
 
 class SqliteStorage(BatchedStorage):
-    """SQLite-backed `Storage`. `packet_cap` 0 or None keeps every packet."""
+    """SQLite-backed `Storage`. `packet_cap` 0 or None keeps every packet; `window_ms` 0 or None
+    prunes by the count cap alone."""
 
     def __init__(
         self,
         path: str | os.PathLike[str],
         packet_cap: int | None = DEFAULT_PACKET_CAP,
         synchronous: str = "FULL",
+        window_ms: int | None = REPLAY_WINDOW_MS,
+        seen_cap: int | None = DEFAULT_SEEN_CAP,
     ) -> None:
         if synchronous not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise ValueError(f"bad synchronous mode {synchronous!r}")
         self.path = os.fspath(path)
         self.packet_cap = packet_cap
+        self.window_ms = window_ms            # 0/None: the count cap alone
+        self.seen_cap = seen_cap
         # Autocommit mode: transactions are opened explicitly in `apply`.
         self._conn = sqlite3.connect(self.path, isolation_level=None)
         self._conn.execute("PRAGMA journal_mode=WAL")
@@ -164,13 +173,24 @@ class SqliteStorage(BatchedStorage):
         cap = self.packet_cap
         if not cap:
             return 0
-        if self.count("packets") <= cap:
+        total = self.count("packets")
+        if total <= cap:
+            return 0
+        in_window = 0
+        if self.window_ms:
+            newest = self._conn.execute('SELECT max("receivedTime") FROM "packets"').fetchone()[0]
+            if newest is not None:
+                in_window = self._conn.execute(
+                    'SELECT count(*) FROM "packets" WHERE "receivedTime" >= ?',
+                    (newest - self.window_ms,)).fetchone()[0]
+        keep = packets_kept(total, in_window, cap, self.seen_cap)
+        if keep >= total:
             return 0
         # Newest first: rows with a numeric receivedTime, by time then key, both descending.
         cur = self._conn.execute(
             'DELETE FROM "packets" WHERE key IN (SELECT key FROM "packets" '
             'ORDER BY ("receivedTime" IS NOT NULL) DESC, "receivedTime" DESC, key DESC '
             "LIMIT -1 OFFSET ?)",
-            (cap,),
+            (keep,),
         )
         return cur.rowcount

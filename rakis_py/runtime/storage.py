@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable, Protocol, runtime_checkable
 
+from ..protocol.dedup import DEFAULT_FUTURE_MS, DEFAULT_PAST_MS
+
 # v1 §9.1 table names, plus `meta` for small node state (dedup memory, counters).
 DATA_TABLES: tuple[str, ...] = (
     "packets",
@@ -29,6 +31,23 @@ META_TABLE = "meta"
 TABLES: tuple[str, ...] = DATA_TABLES + (META_TABLE,)
 
 DEFAULT_PACKET_CAP = 5000      # v1 maxPacketDBSize (v1 kept +50 of hysteresis; we keep exactly)
+# Node.restore rebuilds the node's replay memory (seen signatures) from the packets table. The
+# memory must hold every packet received within the replay guard's past + future window (see
+# protocol/dedup.py), so the table also keeps every packet received within that window of its
+# newest one, up to NodeConfig.seen_cap rows: a count cap alone (5,000) let a reloaded node accept
+# again a packet older than the newest 5,000 but inside the window (any network above ~7 packets/s).
+REPLAY_WINDOW_MS = DEFAULT_PAST_MS + DEFAULT_FUTURE_MS
+DEFAULT_SEEN_CAP = 100_000     # NodeConfig.seen_cap (tests/unit/test_packet_retention.py checks it)
+
+
+def packets_kept(total: int, in_window: int, packet_cap: int | None, seen_cap: int | None) -> int:
+    """How many packets (newest first) the table keeps: the newest `packet_cap`, and beyond them
+    those received within the replay window of the newest (`in_window` of them), at most `seen_cap`
+    in all. `packet_cap` 0/None keeps everything. web/js/idb.js applies the same rule."""
+    if not packet_cap:
+        return total
+    window = in_window if not seen_cap else min(in_window, seen_cap)
+    return min(total, max(packet_cap, window))
 
 
 class StorageError(Exception):
@@ -128,9 +147,14 @@ class MemoryStorage(BatchedStorage):
     """Dict-backed `Storage` with the same semantics as `SqliteStorage` (JSON round trip,
     atomic batches, packet pruning), for tests and the simulator."""
 
-    def __init__(self, packet_cap: int | None = DEFAULT_PACKET_CAP) -> None:
+    def __init__(self, packet_cap: int | None = DEFAULT_PACKET_CAP,
+                 window_ms: int | None = REPLAY_WINDOW_MS,
+                 seen_cap: int | None = DEFAULT_SEEN_CAP) -> None:
         self.packet_cap = packet_cap
+        self.window_ms = window_ms            # 0/None: the count cap alone
+        self.seen_cap = seen_cap
         self._tables: dict[str, dict[str, str]] = {t: {} for t in TABLES}
+        self._times: dict[str, float | None] = {}    # packets: key -> receivedTime (the sort column)
         self._closed = False
 
     def get(self, table: str, key: str) -> dict | None:
@@ -153,8 +177,12 @@ class MemoryStorage(BatchedStorage):
         for table, key, raw in batch:
             if raw is None:
                 self._tables[table].pop(key, None)
+                if table == "packets":
+                    self._times.pop(key, None)
             else:
                 self._tables[table][key] = raw
+                if table == "packets":
+                    self._times[key] = received_time(json.loads(raw))
         if any(table == "packets" for table, _, _ in batch):
             self._prune_packets()
 
@@ -174,10 +202,19 @@ class MemoryStorage(BatchedStorage):
             return
         # Same order as the SQLite adapter: newest receivedTime first, ties by key descending,
         # rows without a numeric receivedTime last.
+        times = self._times
+
         def newest_first(key: str) -> tuple:
-            t = received_time(json.loads(rows[key]))
+            t = times[key]
             return (t is not None, t if t is not None else 0, key)
 
-        keep = set(sorted(rows, key=newest_first, reverse=True)[: self.packet_cap])
-        for key in [k for k in rows if k not in keep]:
+        order = sorted(rows, key=newest_first, reverse=True)
+        numeric = [t for t in times.values() if t is not None]
+        in_window = 0
+        if self.window_ms and numeric:
+            cutoff = max(numeric) - self.window_ms
+            in_window = sum(1 for t in numeric if t >= cutoff)
+        keep = packets_kept(len(rows), in_window, self.packet_cap, self.seen_cap)
+        for key in order[keep:]:
             del rows[key]
+            del times[key]

@@ -59,7 +59,9 @@ def chromium(request):
 @pytest.fixture
 def fresh_context(chromium, node_url):
     """A new browser profile (empty localStorage and IndexedDB) that may reach only the local server."""
-    context = chromium.new_context()
+    # bypass_csp: Playwright's wait_for_function evaluates its predicate with eval, which the page's
+    # Content-Security-Policy refuses; tests/browser/test_faults_csp.py runs the page under it.
+    context = chromium.new_context(bypass_csp=True)
     context.offsite = []
     # These tests are about one tab: keep it off the network (no relay config here, so the page
     # would otherwise try Trystero's public relays). tests/network/ runs tabs on local relays.

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.browser
 def test_insecure_origin_stops_with_a_clear_error(request, node_url):
     browser = chromium_launcher(request)(["--host-resolver-rules=MAP lan.test 127.0.0.1"])
     try:
-        page = browser.new_context().new_page()
+        page = browser.new_context(bypass_csp=True).new_page()   # wait_for_function needs eval
         page.goto(node_url.replace("127.0.0.1", "lan.test"))
         assert page.evaluate("window.isSecureContext") is False
         page.wait_for_function("document.body.dataset.ready === 'failed'", timeout=30_000)

@@ -199,7 +199,7 @@ def test_python_that_fails_to_load_is_a_visible_error(fresh_context, node_url):
 
 IDB_PRUNE = """async () => {
   const { Store } = await import("./js/idb.js");
-  const store = await Store.open("rakis-py-test-prune", { packetCap: 3 });
+  const store = await Store.open("rakis-py-test-prune", { packetCap: 3, windowMs: 0 });
   await store.clear();
   const put = (i, t) => ({ table: "packets", key: `k${i}`, record: { receivedTime: t, i } });
   await store.applyBatch([put(1, 50), put(2, 10), put(3, 40)]);

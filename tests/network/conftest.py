@@ -80,7 +80,8 @@ class Network:
 
     def open_tab(self, name: str, query: str = "") -> Tab:
         """A new node: its own browser profile, the page, a fresh identity. Does not wait for boot."""
-        context = self.browser.new_context()
+        # bypass_csp: wait_for_function evaluates with eval, which the page's CSP refuses.
+        context = self.browser.new_context(bypass_csp=True)
         self.guard(context)
         page = context.new_page()
         page.on("console", lambda m: m.type in ("error", "warning") and print(f"[{name}] console.{m.type}: {m.text[:300]}"))

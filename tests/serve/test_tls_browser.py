@@ -55,7 +55,8 @@ def lan(tmp_path_factory, request):
 
 
 def _context(lan, origin):
-    context = lan["browser"].new_context(permissions=["camera", "microphone"])
+    # bypass_csp: wait_for_function evaluates with eval, which the node page's CSP refuses.
+    context = lan["browser"].new_context(permissions=["camera", "microphone"], bypass_csp=True)
     offsite = []
     context.route("**/*", lambda r: r.continue_() if r.request.url.startswith(origin)
                   else (offsite.append(r.request.url), r.abort()))

@@ -21,11 +21,13 @@ from rakis_py.runtime.storage import (
 def make_store(request, tmp_path):
     opened = []
 
-    def make(packet_cap=5000):
+    def make(packet_cap=5000, window_ms=0):
+        # window_ms=0: these tests are about the count cap (tests/unit/test_packet_retention.py
+        # covers the replay window, which would keep every packet received within 12 minutes)
         if request.param == "memory":
-            store = MemoryStorage(packet_cap=packet_cap)
+            store = MemoryStorage(packet_cap=packet_cap, window_ms=window_ms)
         else:
-            store = SqliteStorage(tmp_path / "node.db", packet_cap=packet_cap)
+            store = SqliteStorage(tmp_path / "node.db", packet_cap=packet_cap, window_ms=window_ms)
         opened.append(store)
         return store
 
@@ -150,7 +152,8 @@ def test_no_cap_keeps_everything(make_store, cap):
 
 
 def test_memory_and_sqlite_prune_identically(tmp_path):
-    memory, sqlite_store = MemoryStorage(packet_cap=5), SqliteStorage(tmp_path / "x.db", 5)
+    memory = MemoryStorage(packet_cap=5, window_ms=0)
+    sqlite_store = SqliteStorage(tmp_path / "x.db", 5, window_ms=0)
     batch = [Persist("packets", f"k{i}", packet(i, i % 3)) for i in range(9)]
     batch.append(Persist("packets", "none", {"receivedTime": None}))
     batch.append(Persist("packets", "float", {"receivedTime": 1.5}))

@@ -8,7 +8,13 @@
 // persist actions of one `handle()` call, and hands Python the result of `loadAll()` once at start.
 //
 // Records are stored as plain objects under out-of-line string keys. The packets table keeps the
-// newest PACKET_CAP rows by receivedTime (like storage.py / v1's maxPacketDBSize).
+// newest PACKET_CAP rows by receivedTime (v1's maxPacketDBSize) and, beyond them, every row received
+// within REPLAY_WINDOW_MS of the newest, up to SEEN_CAP rows: Node.restore rebuilds the node's replay
+// memory from this table, and that memory must cover the replay guard's whole window (the core's
+// replay_past_ms + replay_future_ms; seen_cap). With the count cap alone a reloaded tab accepted
+// again a packet older than the newest 5,000 but inside the window. The same rule as
+// rakis_py/runtime/storage.py `packets_kept` (tests/unit/test_packet_retention.py checks the
+// constants; docs/faults.md has the sizes).
 //
 // The tab's analytics dataset (web/js/dataset.js) has stores of its own, outside the node's tables
 // (Node.restore never reads them): `dataset` holds rakis-dataset/1 records under keys
@@ -20,6 +26,8 @@ export const DATASET = "dataset";
 export const DATASET_META = "datasetMeta";
 const STORES = [...TABLES, DATASET, DATASET_META];
 export const PACKET_CAP = 5000;
+export const REPLAY_WINDOW_MS = 12 * 60_000;
+export const SEEN_CAP = 100_000;
 const DB_VERSION = 2;
 
 function done(request) {
@@ -38,9 +46,12 @@ function finished(tx) {
 }
 
 export class Store {
-  constructor(db, { packetCap = PACKET_CAP } = {}) {
+  // windowMs 0: the count cap alone (tests).
+  constructor(db, { packetCap = PACKET_CAP, windowMs = REPLAY_WINDOW_MS, seenCap = SEEN_CAP } = {}) {
     this.db = db;
     this.packetCap = packetCap;
+    this.windowMs = windowMs;
+    this.seenCap = seenCap;
     this.writes = 0;
   }
 
@@ -74,19 +85,33 @@ export class Store {
     this.writes += ops.length;
   }
 
-  // Delete the oldest packets (by receivedTime) beyond the cap, inside the batch's transaction.
+  // Delete the oldest packets (by receivedTime) beyond what packetsKept keeps, inside the batch's
+  // transaction.
   #prunePackets(store) {
+    const index = store.index("receivedTime");
     const count = store.count();
     count.onsuccess = () => {
-      let excess = count.result - this.packetCap;
-      if (excess <= 0) return;
-      const cursor = store.index("receivedTime").openKeyCursor();
-      cursor.onsuccess = () => {
-        const c = cursor.result;
-        if (!c || excess <= 0) return;
-        store.delete(c.primaryKey);
-        excess -= 1;
-        c.continue();
+      const total = count.result;
+      if (total <= this.packetCap) return;
+      const trim = (inWindow) => {
+        let excess = total - packetsKept(total, inWindow, this.packetCap, this.seenCap);
+        if (excess <= 0) return;
+        const cursor = index.openKeyCursor();
+        cursor.onsuccess = () => {
+          const c = cursor.result;
+          if (!c || excess <= 0) return;
+          store.delete(c.primaryKey);
+          excess -= 1;
+          c.continue();
+        };
+      };
+      if (!this.windowMs) { trim(0); return; }
+      // The newest numeric receivedTime (strings sort after numbers in IndexedDB keys).
+      const newest = index.openKeyCursor(IDBKeyRange.upperBound(Infinity), "prev");
+      newest.onsuccess = () => {
+        if (!newest.result) { trim(0); return; }
+        const inWindow = index.count(IDBKeyRange.bound(newest.result.key - this.windowMs, Infinity));
+        inWindow.onsuccess = () => trim(inWindow.result);
       };
     };
   }
@@ -161,6 +186,13 @@ export class Store {
     for (const t of TABLES) tx.objectStore(t).clear();
     await end;
   }
+}
+
+// How many packets (newest first) the table keeps: rakis_py/runtime/storage.py packets_kept.
+export function packetsKept(total, inWindow, packetCap, seenCap) {
+  if (!packetCap) return total;
+  const window = seenCap ? Math.min(inWindow, seenCap) : inWindow;
+  return Math.min(total, Math.max(packetCap, window));
 }
 
 function classRange(cls) {
