@@ -1,0 +1,116 @@
+"""`rakis node` (a CPython process) and a real Chromium tab on the local relays: the tab links the
+node on nostr and mqtt, a request submitted in the tab (with models) reaches the node, which ends
+with the tab's result; a restart on the same data directory keeps the node's synthientId; Ctrl-C
+leaves cleanly. One tab for the module (it boots its models once). Skips as tests/network does
+(dist, chromium, playwright, relays) and without aiortc/coincurve."""
+from __future__ import annotations
+
+import json
+import random
+import time
+
+import pytest
+
+from rakis_py.protocol.identity import Identity
+from rakis_py.protocol.node import Node, NodeConfig
+from rakis_py.runtime.sqlite_store import SqliteStorage
+from tests.network.conftest import channel_health, dump, links, submit, wait_final
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def tab(network):
+    tab = network.open_tab("tab0")
+    network.wait_booted(tab)
+    return tab
+
+
+def node_args(network) -> list[str]:
+    ports = network.relays.ports()
+    return ["--topic", network.topic, "--nostr", f"ws://127.0.0.1:{ports['nostr']}",
+            "--mqtt", f"ws://127.0.0.1:{ports['mqtt']}"]
+
+
+def wait_linked(tab, sid: str, channels=("nostr", "mqtt"), timeout_s: float = 60) -> float:
+    """Seconds until the tab has a link to `sid` (its hello arrived) on every one of `channels`."""
+    t0 = time.monotonic()
+    try:
+        tab.page.wait_for_function(
+            "([sid, channels]) => channels.every(c => window.rakis.network().links"
+            ".some(l => l.channel === c && l.synthientId === sid))",
+            arg=[sid, list(channels)], timeout=timeout_s * 1000)
+    except Exception:
+        raise AssertionError(f"tab not linked to the node on {channels}: {links(tab)} {channel_health(tab)}") from None
+    return time.monotonic() - t0
+
+
+def test_tab_links_the_node_on_both_channels_and_ctrl_c_leaves(network, tab, start_node):
+    node = start_node(node_args(network))
+    sid = node.synthient_id
+    joined = wait_linked(tab, sid)
+    # The node names the tab too (the tab's hello), on each channel.
+    for channel in ("nostr", "mqtt"):
+        node.wait_log(rf"{channel}: peer \S+ is node {tab.synthient_id}", 30)
+    print(f"node linked with the tab on nostr+mqtt {time.monotonic() - node.started:.1f} s after the process started")
+    assert node.stop() == 0
+    log = node.log()
+    assert "leaving the network" in log and "stopped" in log, log[-2000:]
+    # Trystero's @_leave: the tab drops both links at once, not after an ICE timeout.
+    tab.page.wait_for_function("sid => !window.rakis.network().links.some(l => l.synthientId === sid)",
+                               arg=sid, timeout=10_000)
+
+
+def test_request_from_a_tab_reaches_the_node_with_the_same_result(network, tab, start_node, tmp_path):
+    data_dir = tmp_path / "node"
+    node = start_node(node_args(network), data_dir)
+    sid = node.synthient_id
+    wait_linked(tab, sid)
+    rid = submit(tab, prompt="Name one colour.", quorum=1, agreement=50, timeMs=30_000, maxTokens=12,
+                 temperature=0)
+    view = wait_final(tab, rid, 120)
+    assert view and view["status"] == "completed", dump(view)
+    # The tab publishes its result after its consensus: wait until the node has stored it.
+    db = data_dir / "node.sqlite"
+    deadline = time.monotonic() + 30
+    while True:
+        store = SqliteStorage(db)
+        try:
+            ext = store.find("externalConsensusResults", "requestId", rid)
+            request = store.get("inferenceRequests", rid)
+        finally:
+            store.close()
+        if ext or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert request is not None, f"the request never reached the node:\n{node.log()[-3000:]}"
+    assert ext, f"the tab's result never reached the node:\n{node.log()[-3000:]}"
+    assert node.stop() == 0
+    # The node's own view, rebuilt offline from its SQLite store, names the tab's result.
+    identity = Identity.from_private_key(json.loads((data_dir / "identity.json").read_text())["privateKeyHex"])
+    store = SqliteStorage(db)
+    tables = store.load_all()
+    store.close()
+    core, _ = Node.restore(NodeConfig(), identity, random.Random(0), tables, int(time.time() * 1000))
+    mine = core.request_view(rid)
+    theirs = view["result"]
+    assert mine["fromSynthientId"] == tab.synthient_id
+    assert mine["result"] is not None, dump(mine)
+    got, want = mine["result"], theirs
+    assert got["bEmbeddingHash"] if "bEmbeddingHash" in got else True
+    winner = lambda r: (r.get("validSingleInference") or {}).get("bEmbeddingHash")  # noqa: E731
+    assert winner(got) == winner(want), f"node: {dump(got)}\ntab: {dump(want)}"
+    assert got.get("validSingleInference", {}).get("output") == want.get("validSingleInference", {}).get("output")
+
+
+def test_restart_on_the_same_data_dir_keeps_the_synthient_id(network, tab, start_node, tmp_path):
+    data_dir = tmp_path / "node"
+    first = start_node(node_args(network), data_dir)
+    sid = first.synthient_id
+    assert "new identity" in first.log()
+    wait_linked(tab, sid, ("nostr",))
+    assert first.stop() == 0
+    again = start_node(node_args(network), data_dir)
+    assert again.synthient_id == sid
+    assert "stored identity" in again.log(), again.log()[-2000:]
+    wait_linked(tab, sid)
