@@ -64,6 +64,14 @@ class NodeProcess:
     def synthient_id(self) -> str:
         return self.wait_log(r"node ([0-9a-f]{64}) ").group(1)
 
+    def usage(self) -> tuple[float, float]:
+        """(resident memory in MB, CPU seconds used so far) of the node process."""
+        status = Path(f"/proc/{self.proc.pid}/status").read_text()
+        rss_kb = int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1))
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks = os.sysconf("SC_CLK_TCK")
+        return rss_kb / 1024, (int(fields[11]) + int(fields[12])) / ticks
+
     def stop(self, timeout_s: float = 15) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
@@ -82,7 +90,7 @@ def start_node(tmp_path):
     nodes = []
 
     def start(args, data_dir=None):
-        node = NodeProcess(data_dir or tmp_path / "node", list(args), tmp_path / "node.log")
+        node = NodeProcess(data_dir or tmp_path / "node", list(args), tmp_path / f"node{len(nodes)}.log")
         nodes.append(node)
         return node
 
