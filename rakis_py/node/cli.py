@@ -150,6 +150,8 @@ async def run(args, stop: Optional[asyncio.Event] = None) -> int:
     def on_peer(channel: str):
         def handler(kind: str, peer_id: str, synthient_id: Optional[str]) -> None:
             if kind == "hello":
+                if not first_link:
+                    driver.announce()
                 if channel not in first_link:
                     first_link[channel] = time.monotonic() - started
                     log.info("%s: first peer named %.1f s after start", channel, first_link[channel])

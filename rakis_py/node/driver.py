@@ -51,7 +51,8 @@ class CoreDriver:
         self._timers: dict[str, asyncio.TimerHandle] = {}
 
     def boot(self) -> None:
-        """A new node, or the stored one (timers re-armed, unfinished work resumed); then Booted."""
+        """A new node, or the stored one (timers re-armed, unfinished work resumed). It says it is
+        up (`announce`) once it has someone to say it to."""
         tables = self.store.load_all()
         now = now_ms()
         if any(tables.get(t) for t in DATA_TABLES):
@@ -60,6 +61,11 @@ class CoreDriver:
             self._carry_out(list(actions))
         else:
             self.node = Node(self.config, self.identity, self.rng)
+
+    def announce(self) -> None:
+        """The core's Booted (its `boot` status packet). The page sends it at start, when its links
+        are usually still forming; a node that may run for weeks sends it when its first peer is
+        linked, so the network's peer tables list it from then on."""
         self.handle(Booted())
 
     def packet(self, envelope: dict, channel: str, received_at: int, size: Optional[int] = None) -> None:

@@ -54,6 +54,11 @@ def test_tab_links_the_node_on_both_channels_and_ctrl_c_leaves(network, tab, sta
     # The node names the tab too (the tab's hello), on each channel.
     for channel in ("nostr", "mqtt"):
         node.wait_log(rf"{channel}: peer \S+ is node {tab.synthient_id}", 30)
+    # The node's boot status, sent once its first peer is linked: the tab's node lists it.
+    deadline = time.monotonic() + 10
+    while not tab.js("async sid => (await window.rakis.peers()).some(p => p.synthientId === sid)", sid):
+        assert time.monotonic() < deadline, f"the tab's peer table lacks the node:\n{node.log()[-2000:]}"
+        time.sleep(0.3)
     print(f"node linked with the tab on nostr+mqtt {time.monotonic() - node.started:.1f} s after the process started")
     # Idle: linked to one tab on two channels, no requests.
     rss0, cpu0 = node.usage()
