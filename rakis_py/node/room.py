@@ -80,11 +80,12 @@ class Room:
 
     def __init__(self, channel: str, relays: list[Relay], keys: RoomKeys, synthient_id: str,
                  ice_servers: Optional[list[dict]],
-                 on_packet: Callable[..., None], on_peer: Callable[..., None]) -> None:
+                 on_packet: Callable[..., None], on_peer: Callable[..., None],
+                 self_id: Optional[str] = None) -> None:
         self.channel = channel
         self.relays = relays
         self.keys = keys
-        self.self_id = new_self_id()
+        self.self_id = self_id or new_self_id()   # chosen only by tests (to pick who offers)
         self.self_topic = keys.peer_topic(self.self_id)
         self.synthient_id = synthient_id
         self.ice_servers = ice_servers
@@ -330,7 +331,8 @@ class Room:
         if name == HS_READY:
             if not link.active:
                 link.active = True
-                log.info("%s: linked with peer %s", self.channel, link.peer_id)
+                log.info("%s: linked with peer %s (%s offered)", self.channel, link.peer_id,
+                         "we" if link.role == "offer" else "it")
                 self.on_peer("join", link.peer_id, None)
                 self._greet(link)
         elif name == LEAVE:

@@ -118,3 +118,42 @@ def test_request_from_a_tab_reaches_the_node_with_the_same_result_and_a_restart_
     assert "stored identity, restored state" in again.log(), again.log()[-2000:]
     wait_linked(tab, sid)
 
+
+
+@pytest.mark.parametrize("self_id, role", [("0" * 20, "offer"), ("z" * 20, "answer")])
+def test_both_signalling_roles_link_with_a_tab(network, tab, self_id, role):
+    """The smaller Trystero id offers: a room with the smallest id offers to the tab, one with the
+    largest answers the tab's offer (a node's random id takes either role)."""
+    import asyncio
+    import os
+    import threading
+
+    from rakis_py.node.room import Room
+    from rakis_py.node.signalling import NostrRelay
+    from rakis_py.node.wire import room_keys
+
+    sid = os.urandom(32).hex()
+    url = f"ws://127.0.0.1:{network.relays.ports()['nostr']}"
+    events, stop = [], threading.Event()
+    loop = asyncio.new_event_loop()
+
+    async def run():
+        room = Room("nostr", [NostrRelay(url)], room_keys(network.topic), sid, [],
+                    on_packet=lambda *a: None, on_peer=lambda *a: events.append(a), self_id=self_id)
+        room.start()
+        while not stop.is_set():
+            await asyncio.sleep(0.1)
+        roles = {link.role for link in room.links.values() if link.active}
+        await room.leave()
+        return roles
+
+    result = {}
+    thread = threading.Thread(target=lambda: result.update(roles=loop.run_until_complete(run())))
+    thread.start()
+    try:
+        wait_linked(tab, sid, ("nostr",), 30)
+    finally:
+        stop.set()
+        thread.join(15)
+    assert any(kind == "hello" and who == tab.synthient_id for kind, _, who in events), events
+    assert result["roles"] == {role}
