@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import random
 import secrets
@@ -177,7 +178,6 @@ class NostrRelay(Relay):
         await self._send(self.event(topic, text))
 
     def _received(self, message) -> None:
-        import json
         try:
             msg = json.loads(message)
             kind = msg[0]
