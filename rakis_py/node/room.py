@@ -308,7 +308,8 @@ class Room:
             log.debug("%s: data channel open with %s", self.channel, link.peer_id)
 
         channel.on("message", lambda data: self._on_data(link, data))
-        channel.on("close", lambda: asyncio.ensure_future(self._drop(link, "channel closed")))
+        channel.on("close", lambda: asyncio.ensure_future(
+            self._drop(link, "we left" if self._leaving else "channel closed")))
         if channel.readyState == "open":
             opened()
         else:
