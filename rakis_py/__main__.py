@@ -1,4 +1,4 @@
-"""`rakis` / `python -m rakis_py`: the command line (sim, serve, bench, analyze, dataset).
+"""`rakis` / `python -m rakis_py`: the command line (sim, serve, node, bench, analyze, dataset).
 
 Each subcommand lives in its own module; this file only dispatches, so `import rakis_py` stays
 light (the browser never imports the CLI)."""
@@ -12,6 +12,7 @@ USAGE = """usage: rakis <command> [options]
 commands:
   sim       run the network simulator (rakis sim --help)
   serve     serve dist/ with local relays (rakis serve --help)
+  node      join the network as a CPython node (rakis node --help)
   bench     run the benchmark suite, one JSON object with --json (rakis bench --help)
   analyze   build the stability report from datasets (rakis analyze --help)
   dataset   convert a node dataset to Parquet or JSON Lines (rakis dataset convert --help)
@@ -36,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     if cmd == "serve":
         from rakis_py.serve.cli import main as serve_main
         return serve_main(rest)
+    if cmd == "node":
+        from rakis_py.node.cli import main as node_main
+        return node_main(rest)
     if cmd == "bench":
         from rakis_py.bench.cli import main as bench_main
         return bench_main(rest)
