@@ -100,27 +100,41 @@ export function weights(logits, temperature) {
   return w;
 }
 
-// The ids the draw is over, ascending (see sampling.py kept_ids).
-export function keptIds(logits, params, w) {
-  const { topK, topP } = checkParams(params);
+// The ids the draw is over, ascending (see sampling.py kept_ids). The rank order is (logit desc,
+// id asc) and a weight depends on the logit alone, so the rank-order sums can walk the logits sorted
+// by value (a native typed-array sort, ~40x faster here than sorting ids with a comparator): the
+// same float64 additions in the same order. The kept prefix is then every id above the cut logit
+// plus the lowest ids equal to it.
+export function keptIds(logits, params) {
+  const { temperature, topK, topP } = checkParams(params);
   const finite = [];
   for (let i = 0; i < logits.length; i++) if (Number.isFinite(logits[i])) finite.push(i);
   if (topK === 0 && topP >= 1) return Int32Array.from(finite);
-  w ??= weights(logits, params.temperature);
-  let order = finite.sort((a, b) => (logits[b] - logits[a]) || (a - b));   // logit desc, id asc
-  if (topK) order = order.slice(0, topK);
+  const sorted = Float32Array.from(finite, (i) => logits[i]).sort();     // ascending
+  const n = sorted.length;
+  let keep = topK ? Math.min(topK, n) : n;
   if (topP < 1) {
+    const { max } = maxFinite(logits);
+    const weightAt = (j) => detExp((sorted[n - 1 - j] - max) / temperature);   // rank j's weight
     let total = 0;
-    for (const i of order) total += w[i];
+    for (let j = 0; j < keep; j++) total += weightAt(j);
     const threshold = topP * total;
-    let s = 0, keep = order.length;
-    for (let j = 0; j < order.length; j++) {
-      s += w[order[j]];
+    let s = 0;
+    for (let j = 0; j < keep; j++) {
+      s += weightAt(j);
       if (s >= threshold) { keep = j + 1; break; }
     }
-    order = order.slice(0, keep);
   }
-  return Int32Array.from(order).sort();
+  const cut = sorted[n - keep];
+  let ties = 0;
+  for (let j = n - keep; j < n; j++) if (sorted[j] === cut) ties++;
+  const out = [];
+  for (const i of finite) {
+    const l = logits[i];
+    if (l > cut) out.push(i);
+    else if (l === cut && ties > 0) { out.push(i); ties--; }
+  }
+  return Int32Array.from(out);
 }
 
 // {choice, cum (cumulative weights over kept, id order), target = u * total}.
@@ -138,7 +152,7 @@ export function sampleToken(logits, params, u) {
   const p = checkParams(params);
   if (p.temperature === 0) return maxFinite(logits).argmax;
   const w = weights(logits, p.temperature);
-  return draw(keptIds(logits, p, w), w, u).choice;
+  return draw(keptIds(logits, p), w, u).choice;
 }
 
 // How `claimed` compares with the seeded choice (fields as sampling.py PositionScore).
@@ -160,7 +174,7 @@ export function scorePosition(logits, params, u, claimed) {
     choice = maxFinite(logits).argmax;
   } else {
     const w = weights(logits, p.temperature);
-    const kept = keptIds(logits, p, w);
+    const kept = keptIds(logits, p);
     const d = draw(kept, w, u);
     choice = d.choice;
     const at = lowerBound(kept, claimed);
