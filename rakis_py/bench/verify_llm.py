@@ -3,7 +3,7 @@ thread): honest determinism, honest verification, verification cost, and the sco
 each kind of fake output (docs/verifiable-inference.md reports a run).
 
     python -m rakis_py.bench.verify_llm [--dist dist] [--prompts 24] [--tokens 48] [--models DIR --dtype q8]
-                                        [--mode prefill|replay] [--honest-modes prefill,replay] [--no-fakes]
+                                        [--mode prefill|replay] [--honest-modes prefill,replay] [--fake-prompts 10]
                                         [--fixture DIR --fixture-dtype fp32] [--out FILE]
 
 prints one JSON object. The Node side is verify_llm.mjs (workers/llm_decode.js on dist's
@@ -127,11 +127,12 @@ def _summary(values: list[float]) -> dict:
 
 
 def measure(dist: Path, n_prompts: int, max_tokens: int, *, models: Optional[Path] = None, dtype: str = "q8",
-            mode: str = "prefill", honest_modes: tuple[str, ...] = ("prefill",), fakes: bool = True,
+            mode: str = "prefill", honest_modes: tuple[str, ...] = ("prefill",), fake_prompts: int = 10,
             fixture: Optional[Path] = None, fixture_dtype: str = "fp32", rule: VerdictRule = DEFAULT_RULE,
-            log=lambda s: print(s, file=sys.stderr)) -> dict:
+            log=lambda s: print(s, file=sys.stderr), progress=lambda result: None) -> dict:
     """Honest outputs at temperature 1 (generated twice), verified in each of `honest_modes`; then,
-    verified in `mode`, each kind of fake; then outputs of the `fixture` model file."""
+    verified in `mode`, each kind of fake made from the first `fake_prompts` honest outputs; then
+    outputs of the `fixture` model file. `progress(result)` gets the figures after every prompt."""
     prompts = PROMPTS[:n_prompts]
     rng = random.Random(13)
     rows: dict[str, list[dict]] = {}
@@ -149,6 +150,36 @@ def measure(dist: Path, n_prompts: int, max_tokens: int, *, models: Optional[Pat
                     "problem": reply["problem"],
                     "mismatches": [[m["t"], m["rank"], m["logitGap"], m["cdfGap"]] for m in reply["mismatches"]]})
 
+    def summary() -> dict:
+        """The figures so far (called after every prompt, so an interrupted run still reports)."""
+        done = len(timing)
+        out: dict[str, Any] = {
+            "setup": {"model": "SmolLM2-135M-Instruct", "dtype": dtype, "sha256": sha,
+                      "backend": "wasm (Node, 1 thread)", "prompts": done, "maxTokens": max_tokens,
+                      "fakesMode": mode, "rule": rule.__dict__},
+            "honest_identical_share": identical / max(done, 1),
+            "generate_ms": _summary([t["generateMs"] for t in timing]),
+            "output_tokens": _summary([t["tokens"] for t in timing]),
+            "prompt_tokens": _summary([t["promptTokens"] for t in timing]),
+            "honest_mismatches": honest_gaps,
+            "kinds": {},
+            "raw": raw,
+        }
+        for m in honest_modes:
+            out[f"verify_ms_{m}"] = _summary([t[f"verifyMs_{m}"] for t in timing])
+            out[f"verify_over_generate_{m}"] = _summary([t[f"verifyMs_{m}"] / t["generateMs"] for t in timing])
+        for kind, rs in rows.items():
+            out["kinds"][kind] = {
+                "outputs": len(rs),
+                "rejected_share": sum(not r["accepted"] for r in rs) / len(rs),
+                "match_share": _summary([r["matchShare"] for r in rs]),
+                "far": _summary([r["far"] for r in rs]),
+                "near": _summary([r["near"] for r in rs]),
+                "reasons": sorted({r["reason"].split(" (")[0] for r in rs if r["reason"]})[:5],
+            }
+        return out
+
+    sha = ""
     with NodeLLM(dist, models=models, dtype=dtype) as llm:
         sha, vocab, stops = llm.info["sha256"], llm.info["vocab"], llm.info["stopIds"]
         log(f"{dtype} model loaded in {llm.info['loadMs']:.0f} ms, sha256 {sha[:12]}")
@@ -173,8 +204,9 @@ def measure(dist: Path, n_prompts: int, max_tokens: int, *, models: Optional[Pat
             log(f"[{i}] {len(a['tokenIds'])} tokens, identical={a['tokenIds'] == b['tokenIds']}, "
                 f"gen {row['generateMs']:.0f} ms, " + ", ".join(
                     f"{m} {row[f'verifyMs_{m}']:.0f} ms" for m in honest_modes))
+            progress(summary())
 
-        for i, hon in enumerate(honest if fakes else []):
+        for i, hon in enumerate(honest[:fake_prompts]):
             prompt, rid, ids = hon["prompt"], hon["rid"], hon["ids"]
             n = len(ids)
             ends_with_stop = ids[-1] in stops
@@ -199,43 +231,21 @@ def measure(dist: Path, n_prompts: int, max_tokens: int, *, models: Optional[Pat
             record(f"honest_t0_{mode}", llm.verify(prompt, rid, sha, max_tokens, 0.0, greedy["tokenIds"], mode), 0.0)
             fake("other_seed", llm.generate(prompt, rid + "-other", sha, max_tokens, 1.0)["tokenIds"])
             log(f"[{i}] fakes verified")
+            progress(summary())
 
         if fixture is not None:
             outputs: list[list[int]] = []
             with NodeLLM(dist, models=fixture, dtype=fixture_dtype) as other_model:
                 log(f"fixture {fixture_dtype} loaded, sha256 {other_model.info['sha256'][:12]}")
-                for hon in honest:
+                for hon in honest[:fake_prompts]:
                     # seeded as if by the pinned file: the only difference is the weights
                     outputs.append(other_model.generate(hon["prompt"], hon["rid"], sha, max_tokens, 1.0)["tokenIds"])
             for hon, ids in zip(honest, outputs):
                 record(f"other_model_file_{fixture_dtype}",
                        llm.verify(hon["prompt"], hon["rid"], sha, max_tokens, 1.0, ids, mode), 1.0)
+                progress(summary())
 
-    out: dict[str, Any] = {
-        "setup": {"model": "SmolLM2-135M-Instruct", "dtype": dtype, "sha256": sha,
-                  "backend": "wasm (Node, 1 thread)", "prompts": len(prompts), "maxTokens": max_tokens,
-                  "fakesMode": mode, "rule": rule.__dict__},
-        "honest_identical_share": identical / len(prompts),
-        "generate_ms": _summary([t["generateMs"] for t in timing]),
-        "output_tokens": _summary([t["tokens"] for t in timing]),
-        "prompt_tokens": _summary([t["promptTokens"] for t in timing]),
-        "honest_mismatches": honest_gaps,
-        "kinds": {},
-        "raw": raw,
-    }
-    for m in honest_modes:
-        out[f"verify_ms_{m}"] = _summary([t[f"verifyMs_{m}"] for t in timing])
-        out[f"verify_over_generate_{m}"] = _summary([t[f"verifyMs_{m}"] / t["generateMs"] for t in timing])
-    for kind, rs in rows.items():
-        out["kinds"][kind] = {
-            "outputs": len(rs),
-            "rejected_share": sum(not r["accepted"] for r in rs) / len(rs),
-            "match_share": _summary([r["matchShare"] for r in rs]),
-            "far": _summary([r["far"] for r in rs]),
-            "near": _summary([r["near"] for r in rs]),
-            "reasons": sorted({r["reason"].split(" (")[0] for r in rs if r["reason"]})[:5],
-        }
-    return out
+    return summary()
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -247,15 +257,16 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--dtype", default="q8", help="q8 (onnx/model_quantized.onnx), fp32 (onnx/model.onnx), q4")
     ap.add_argument("--mode", default="prefill", choices=("prefill", "replay"), help="how fakes are verified")
     ap.add_argument("--honest-modes", default="prefill", help="comma-separated: prefill,replay")
-    ap.add_argument("--no-fakes", action="store_true")
+    ap.add_argument("--fake-prompts", type=int, default=10, help="fakes are made from the first N honest outputs")
     ap.add_argument("--fixture", type=Path, default=None)
     ap.add_argument("--fixture-dtype", default="fp32")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
     started = time.time()
     result = measure(args.dist.resolve(), args.prompts, args.tokens, models=args.models, dtype=args.dtype,
-                     mode=args.mode, honest_modes=tuple(args.honest_modes.split(",")), fakes=not args.no_fakes,
-                     fixture=args.fixture, fixture_dtype=args.fixture_dtype)
+                     mode=args.mode, honest_modes=tuple(args.honest_modes.split(",")), fake_prompts=args.fake_prompts,
+                     fixture=args.fixture, fixture_dtype=args.fixture_dtype,
+                     progress=lambda r: args.out.write_text(json.dumps(r, indent=1) + "\n") if args.out else None)
     result["wall_s"] = round(time.time() - started, 1)
     text = json.dumps(result, indent=1)
     if args.out:
