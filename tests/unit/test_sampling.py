@@ -226,18 +226,20 @@ def test_params_refuse_bad_values():
 
 
 def test_the_verdict_rule():
-    near = sp.PositionScore(choice=5, claimed=6, rank=2, logit_gap=0.1, cdf_gap=0.001)
+    near = sp.PositionScore(choice=5, claimed=6, rank=2, logit_gap=0.1, cdf_gap=6e-7)
     far = sp.PositionScore(choice=5, claimed=9, rank=40, logit_gap=6.0, cdf_gap=0.4)
     assert sp.judge_output([], 48, 1.0).accepted
     assert sp.judge_output([near], 48, 1.0).accepted
-    assert sp.judge_output([near, near], 48, 1.0).accepted                   # 2 <= 5% of 48
-    v = sp.judge_output([near] * 3, 48, 1.0)
-    assert not v.accepted and v.near == 3 and "near" in v.reason
+    assert sp.judge_output([near] * 3, 48, 1.0).accepted                     # near_min 3 (5% of 48 = 2)
+    v = sp.judge_output([near] * 4, 48, 1.0)
+    assert not v.accepted and v.near == 4 and "near" in v.reason
+    assert sp.judge_output([near] * 6, 128, 1.0).accepted                     # 5% of 128 = 6
     v = sp.judge_output([far], 48, 1.0)
     assert not v.accepted and v.far == 1 and v.matches == 47
     assert sp.judge_output([], 10, 1.0, problem="truncated").reason == "truncated"
     assert sp.judge_output([far], 48, 0).accepted is False                   # greedy: logit gap 6 is far
-    assert sp.judge_output([near], 48, 0).accepted
+    assert sp.judge_output([near], 48, 0).accepted                           # logit gap 0.1 <= 0.25
+    assert sp.judge_output([sp.PositionScore(5, 6, 2, 0.1, 0.002)], 48, 1.0).far == 1   # gap > near_cdf
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ pytestmark = [
                        reason="dist/ is not built (python3 build.py)"),
 ]
 PROMPT = "Write a haiku about the sea."
-MAX_TOKENS = 12
+MAX_TOKENS = 8
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +31,6 @@ def test_honest_output_is_reproducible_and_verifies(llm):
     a = llm.generate(PROMPT, "test-req-1", sha, MAX_TOKENS, 1.0)
     b = llm.generate(PROMPT, "test-req-1", sha, MAX_TOKENS, 1.0)
     assert a["tokenIds"] == b["tokenIds"] and a["output"] == b["output"]
-    other = llm.generate(PROMPT, "test-req-2", sha, MAX_TOKENS, 1.0)
-    assert other["tokenIds"] != a["tokenIds"]                       # the request id keys the draw
     reply = llm.verify(PROMPT, "test-req-1", sha, MAX_TOKENS, 1.0, a["tokenIds"], "replay")
     verdict = judge(reply, 1.0)
     assert verdict.accepted and verdict.match_share == 1.0, reply
@@ -44,3 +42,5 @@ def test_honest_output_is_reproducible_and_verifies(llm):
     assert not verdict.accepted and verdict.far >= 1
     verdict = judge(llm.verify(PROMPT, "test-req-1", sha, MAX_TOKENS, 1.0, a["tokenIds"][:5], "replay"), 1.0)
     assert not verdict.accepted
+    verdict = judge(llm.verify(PROMPT, "test-req-2", sha, MAX_TOKENS, 1.0, a["tokenIds"], "replay"), 1.0)
+    assert not verdict.accepted                                     # the request id keys the draw
