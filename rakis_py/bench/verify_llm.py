@@ -248,6 +248,24 @@ def measure(dist: Path, n_prompts: int, max_tokens: int, *, models: Optional[Pat
     return summary()
 
 
+def rejudge(result: dict, rule: VerdictRule = DEFAULT_RULE) -> dict:
+    """Per kind: outputs, rejected share and reasons under `rule`, from a result's raw mismatches
+    (to calibrate the rule without re-running the model)."""
+    kinds: dict[str, dict] = {}
+    for r in result["raw"]:
+        scores = [PositionScore(-1, -2, rank, float("inf") if gap is None else gap, cdf)
+                  for _t, rank, gap, cdf in r["mismatches"]]
+        v = judge_output(scores, r["positions"], r["temperature"], r["problem"], rule)
+        k = kinds.setdefault(r["kind"], {"outputs": 0, "rejected": 0, "near_max": 0, "far_min": None})
+        k["outputs"] += 1
+        k["rejected"] += not v.accepted
+        k["near_max"] = max(k["near_max"], v.near)
+        k["far_min"] = v.far if k["far_min"] is None else min(k["far_min"], v.far)
+    for k in kinds.values():
+        k["rejected_share"] = k["rejected"] / k["outputs"]
+    return kinds
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--dist", type=Path, default=ROOT / "dist")
@@ -261,7 +279,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--fixture", type=Path, default=None)
     ap.add_argument("--fixture-dtype", default="fp32")
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--rejudge", type=Path, default=None, metavar="RESULT_JSON",
+                    help="print the verdicts of a saved result under the current rule, run nothing")
     args = ap.parse_args(argv)
+    if args.rejudge:
+        print(json.dumps(rejudge(json.loads(args.rejudge.read_text())), indent=1))
+        return 0
     started = time.time()
     result = measure(args.dist.resolve(), args.prompts, args.tokens, models=args.models, dtype=args.dtype,
                      mode=args.mode, honest_modes=tuple(args.honest_modes.split(",")), fake_prompts=args.fake_prompts,
