@@ -87,8 +87,9 @@ export async function verifySeeded(lm, job) {
   const prompt = promptIds(lm, job.messages);
   const vocab = lm.model.config.vocab_size;
   const problem = structureProblem(claimed, job.maxTokens, stopIds(lm), vocab);
-  const inVocab = claimed.every((t) => Number.isInteger(t) && t >= 0 && t < vocab);
-  const scored = inVocab ? claimed.slice(0, job.maxTokens) : [];
+  // A claim the decode loop cannot have produced is rejected on its shape: no model pass is spent
+  // on it (a cheap refusal also limits what junk claims can cost a verifier).
+  const scored = problem ? [] : claimed;
   const us = await uniforms(job.requestId, job.modelSha256, scored.length);
   const mismatches = [];
   let positions = 0, matches = 0;

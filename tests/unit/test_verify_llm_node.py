@@ -17,7 +17,7 @@ pytestmark = [
                        reason="dist/ is not built (python3 build.py)"),
 ]
 PROMPT = "Write a haiku about the sea."
-MAX_TOKENS = 8
+MAX_TOKENS = 6
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +40,8 @@ def test_honest_output_is_reproducible_and_verifies(llm):
     edited[at] = 1000 if edited[at] != 1000 else 1001
     verdict = judge(llm.verify(PROMPT, "test-req-1", sha, MAX_TOKENS, 1.0, edited, "replay"), 1.0)
     assert not verdict.accepted and verdict.far >= 1
-    verdict = judge(llm.verify(PROMPT, "test-req-1", sha, MAX_TOKENS, 1.0, a["tokenIds"][:5], "replay"), 1.0)
-    assert not verdict.accepted
+    reply = llm.verify(PROMPT, "test-req-1", sha, MAX_TOKENS, 1.0, a["tokenIds"][:3], "replay")
+    assert "truncated" in reply["problem"] and reply["positions"] == 0     # refused on its shape
+    assert not judge(reply, 1.0).accepted
     verdict = judge(llm.verify(PROMPT, "test-req-2", sha, MAX_TOKENS, 1.0, a["tokenIds"], "replay"), 1.0)
     assert not verdict.accepted                                     # the request id keys the draw
