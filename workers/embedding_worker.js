@@ -33,6 +33,6 @@ async function embed({ jobId, texts }) {
 }
 
 serve({
-  load: async (msg) => { extractor = await loadPipeline("feature-extraction", "embedding", msg); },
+  load: async (msg) => { extractor = (await loadPipeline("feature-extraction", "embedding", msg)).pipe; },
   embed,
 });

@@ -6,7 +6,7 @@ import { configure, loadedSha256, pickDevice } from "./model_env.js";
 
 // Load `task` for `model` (a model name or manifest role; `role` when absent). Posts
 // {type: "progress", ...} while model files load and {type: "loaded", backend, model, dtype, sha256,
-// ms} once ready; returns the pipeline.
+// ms} once ready; returns {pipe, sha256, dtype, backend} (sha256: of the model file loaded).
 export async function loadPipeline(task, role, { model, dtype }) {
   const started = performance.now();
   const cfg = await configure(model ?? role, dtype);
@@ -19,7 +19,7 @@ export async function loadPipeline(task, role, { model, dtype }) {
   const sha256 = loadedSha256(cfg);        // the bytes loaded, not the manifest's word for them
   self.postMessage({ type: "loaded", backend, model: cfg.modelId, dtype: cfg.dtype, sha256,
                      ms: performance.now() - started });
-  return pipe;
+  return { pipe, sha256, dtype: cfg.dtype, backend };
 }
 
 // Route each message to handlers[message.type].

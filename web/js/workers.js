@@ -1,17 +1,24 @@
 // The model workers (workers/llm_worker.js, workers/embedding_worker.js; their message protocol is
 // documented at their top). This module spawns and stops them, posts the node's RunInference /
-// RunEmbedding actions to them, and turns their messages into node events:
+// RunEmbedding (and, once the core emits it, RunVerification) actions to them, and turns their
+// messages into node events:
 //   loaded            -> {type: "worker", state: "ready", backend, sha256}   (sha256 of the model file)
 //   error (no jobId)  -> {type: "worker", state: "failed", detail}   (the node runs on as a follower)
-//   result            -> {type: "inferenceFinished", ...}
+//   result            -> {type: "inferenceFinished", ..., tokenIds, requestId, modelSha256, seededBy}
+//   verified          -> {type: "verificationFinished", jobId, positions, matches, mismatches, problem,
+//                         mode, modelSha256}
 //   embeddings        -> {type: "embeddingFinished", jobId, bits: [[0..255]]}
-//   error (jobId)     -> {type: "inferenceFailed" | "embeddingFailed", jobId, error}
+//   error (jobId)     -> {type: "inferenceFailed" | "verificationFailed" | "embeddingFailed", jobId, error}
+// A runInference action's requestId keys the seeded draw (docs/verifiable-inference.md); an action
+// without one is drawn with the jobId as key, which no other node can reproduce.
 // and keeps per-worker figures for the worker panel (loading progress, tokens/s, ms per embedding).
 const SCRIPTS = {
   llm: new URL("../workers/llm_worker.js", import.meta.url),
   embedding: new URL("../workers/embedding_worker.js", import.meta.url),
 };
 const LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+const FAIL_TYPES = { runInference: "inferenceFailed", runVerification: "verificationFailed",
+                     runEmbedding: "embeddingFailed" };
 
 function suffix(n = 6) {
   const r = crypto.getRandomValues(new Uint8Array(n));
@@ -67,18 +74,24 @@ export class WorkerPool {
     for (const id of [...this.workers.keys()]) this.stop(id);
   }
 
-  // A RunInference / RunEmbedding action (codec.py shapes).
+  // A RunInference / RunEmbedding / RunVerification action (codec.py shapes).
   run(action) {
     const info = this.workers.get(action.workerId);
-    const failType = action.type === "runInference" ? "inferenceFailed" : "embeddingFailed";
     if (!info || info.state !== "ready") {
-      this.onEvent({ type: failType, jobId: action.jobId, error: `worker ${action.workerId} is not ready` });
+      this.onEvent({ type: FAIL_TYPES[action.type] ?? "inferenceFailed", jobId: action.jobId,
+                     error: `worker ${action.workerId} is not ready` });
       return;
     }
-    info.running.set(action.jobId, { startedAt: Date.now(), t0: performance.now() });
+    info.running.set(action.jobId, { startedAt: Date.now(), t0: performance.now(), type: action.type });
     if (action.type === "runInference") {
       info.worker.postMessage({ type: "generate", jobId: action.jobId, prompt: action.prompt,
-                                maxTokens: action.maxTokens, temperature: action.temperature });
+                                maxTokens: action.maxTokens, temperature: action.temperature,
+                                ...(action.requestId ? { requestId: action.requestId } : {}) });
+    } else if (action.type === "runVerification") {
+      info.worker.postMessage({ type: "verify", jobId: action.jobId, prompt: action.prompt,
+                                requestId: action.requestId, tokenIds: action.tokenIds,
+                                maxTokens: action.maxTokens, temperature: action.temperature,
+                                ...(action.mode ? { mode: action.mode } : {}) });
     } else {
       info.worker.postMessage({ type: "embed", jobId: action.jobId, texts: action.texts });
     }
@@ -104,13 +117,14 @@ export class WorkerPool {
     info.state = "failed";
     info.error = message;
     this.log("error", `${info.workerId}: ${message}`);
-    for (const jobId of info.running.keys()) this.#jobFailed(info, jobId, message);
+    for (const [jobId, job] of info.running) this.#jobFailed(info, jobId, message, job.type);
     info.running.clear();
     this.#event(info, message);
   }
 
-  #jobFailed(info, jobId, error) {
-    this.onEvent({ type: info.kind === "llm" ? "inferenceFailed" : "embeddingFailed", jobId, error });
+  #jobFailed(info, jobId, error, actionType) {
+    const type = FAIL_TYPES[actionType] ?? (info.kind === "llm" ? "inferenceFailed" : "embeddingFailed");
+    this.onEvent({ type, jobId, error });
   }
 
   #finish(info, jobId) {
@@ -142,10 +156,19 @@ export class WorkerPool {
         const job = this.#finish(info, data.jobId);
         info.tokens += data.tokenCount;
         this.onEvent({ type: "inferenceFinished", jobId: data.jobId, output: data.output,
-                       tokenCount: data.tokenCount, startedAt: job.startedAt, completedAt: Date.now() });
+                       tokenCount: data.tokenCount, tokenIds: data.tokenIds, requestId: data.requestId,
+                       modelSha256: data.modelSha256, seededBy: data.seededBy,
+                       startedAt: job.startedAt, completedAt: Date.now() });
         this.onChange();
         break;
       }
+      case "verified":
+        this.#finish(info, data.jobId);
+        this.onEvent({ type: "verificationFinished", jobId: data.jobId, positions: data.positions,
+                       matches: data.matches, mismatches: data.mismatches, problem: data.problem,
+                       mode: data.mode, modelSha256: data.modelSha256 });
+        this.onChange();
+        break;
       case "embeddings":
         this.#finish(info, data.jobId);
         this.onEvent({ type: "embeddingFinished", jobId: data.jobId,
@@ -156,9 +179,10 @@ export class WorkerPool {
         break;
       case "error":
         if (data.jobId) {
+          const actionType = info.running.get(data.jobId)?.type;
           this.#finish(info, data.jobId);
           this.log("warn", `${info.workerId} job ${data.jobId}: ${data.message}`);
-          this.#jobFailed(info, data.jobId, data.message);
+          this.#jobFailed(info, data.jobId, data.message, actionType);
           this.onChange();
         } else {
           this.#failed(info, data.message);
