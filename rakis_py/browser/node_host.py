@@ -136,40 +136,35 @@ class NodeHost:
 
     def _workers(self) -> list[dict]:
         return [{"workerId": w.worker_id, "kind": w.kind, "model": w.model, "state": w.state,
-                 "backend": w.backend, "busy": w.job is not None} for w in self.node.workers.values()]
+                 "backend": w.backend, "busy": w.busy} for w in self.node.workers()]
 
     def request_view(self, request_id: str) -> str:
         return dumps(self.node.request_view(str(request_id)))
 
     def requests(self) -> str:
-        views = [self.node.request_view(rid) for rid in self.node.requests]
+        views = [self.node.request_view(rid) for rid in self.node.request_ids()]
         views = [v for v in views if v is not None]
         views.sort(key=lambda v: v.get("endingAt") or 0, reverse=True)
         return dumps(views)
 
     def status(self) -> str:
-        n = self.node
-        return dumps({"synthientId": n.me, "crypto": self.crypto, "restored": self.restored,
-                      "workers": self._workers(), "peers": len(n.peers), "totalTokens": n.total_tokens,
-                      "requests": len(n.requests)})
+        s = self.node.status()
+        return dumps({"synthientId": s.synthient_id, "crypto": self.crypto, "restored": self.restored,
+                      "workers": self._workers(), "peers": s.peers, "totalTokens": s.total_tokens,
+                      "requests": s.requests})
 
 
     def commits(self, request_id: str) -> str:
         """The commits (and whether each was revealed) of one request, in arrival order."""
-        q = self.node.quorums.get(str(request_id))
-        if q is None:
-            return dumps([])
-        agreed = {(sid, inf) for sid, inf, _ in q.agreed or []}
         return dumps([{"synthientId": c.synthient_id, "inferenceId": c.inference_id,
                        "bEmbeddingHash": c.b_embedding_hash, "receivedAt": c.received_at,
-                       "revealed": c.output is not None, "revealedAt": c.revealed_at,
-                       "inAgreedSet": (c.synthient_id, c.inference_id) in agreed}
-                      for c in q.commits])
+                       "revealed": c.revealed, "revealedAt": c.revealed_at,
+                       "inAgreedSet": c.in_agreed_set}
+                      for c in self.node.commits(str(request_id))])
 
     def peer_table(self, now: int, limit: int = 100) -> str:
         """The node's peer table for the UI: every peer ever seen (window = all time), newest first."""
-        records = self.node.peers.active(int(now), int(now) + 1)
-        return dumps(records[: int(limit)])
+        return dumps(self.node.peer_records()[: int(limit)])
 
 
 def start(*args: Any, **kwargs: Any) -> NodeHost:

@@ -145,11 +145,18 @@ class PeerTable:
         return _copy(record) if record is not None else None
 
     def active(self, now: int, within_ms: int) -> list[dict]:
-        """Peers seen in the last `within_ms`, most recent first."""
+        """Peers seen in the last `within_ms`, most recent first (copies)."""
         cutoff = now - within_ms
-        recent = [r for r in self._peers.values() if r["lastSeen"] >= cutoff]
-        recent.sort(key=lambda r: (-r["lastSeen"], r["synthientId"]))
-        return [_copy(r) for r in recent]
+        return self._newest_first(r for r in self._peers.values() if r["lastSeen"] >= cutoff)
+
+    def all_records(self) -> list[dict]:
+        """Every peer in the table, most recent first (copies)."""
+        return self._newest_first(self._peers.values())
+
+    @staticmethod
+    def _newest_first(records: Iterable[dict]) -> list[dict]:
+        ordered = sorted(records, key=lambda r: (-r["lastSeen"], r["synthientId"]))
+        return [_copy(r) for r in ordered]
 
     def stats(self, now: int, since_ms: int) -> dict:
         """Network totals over peers with `since_ms < lastSeen` (`since_ms` is a timestamp, as v1's

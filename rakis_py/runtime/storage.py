@@ -14,17 +14,10 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable, Protocol, runtime_checkable
 
-# v1 §9.1 table names, plus `meta` for small node state (dedup memory, counters).
-DATA_TABLES: tuple[str, ...] = (
-    "packets",
-    "peers",
-    "inferenceRequests",
-    "inferenceResults",
-    "inferenceEmbeddings",
-    "quorums",
-    "consensusResults",
-    "externalConsensusResults",
-)
+from ..protocol.records import DATA_TABLES
+
+# The node's tables (v1 spec §9.1 names; the schema is protocol/records.py), plus `meta` for small
+# node state (dedup memory, counters).
 META_TABLE = "meta"
 TABLES: tuple[str, ...] = DATA_TABLES + (META_TABLE,)
 

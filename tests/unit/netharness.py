@@ -175,7 +175,7 @@ class Net:
         self.timers = {k: v for k, v in self.timers.items() if k[0] != i}
         new, actions = Node.restore(node.config, node.identity, random.Random(99 + i), tables, self.now)
         self.nodes[i] = new
-        for w in node.workers.values():
+        for w in node.workers():
             for a in new.handle(WorkerStatus(w.worker_id, w.kind, w.model, "ready"), self.now):
                 self.apply(i, a, self.now)
         for a in actions:

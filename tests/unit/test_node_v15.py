@@ -197,7 +197,7 @@ def test_v2_reveal_after_the_final_deadline_is_refused_late():
     env = reveals[0]
     iid = env["packet"]["inferenceId"]
     for i in range(3):
-        assert net.nodes[i]._final_at(net.nodes[i].requests[rid]) == final
+        assert net.nodes[i].rules_for(net.nodes[i].requests[rid]).final_at(net.nodes[i].requests[rid]) == final
         assert net.nodes[i].quorums[rid].find(net.ids[3], iid).output is None
     # 1 ms after the final deadline: refused, not stored.
     acts = net.nodes[0].handle(PacketReceived(env, "sim", final + 1), final + 1)
