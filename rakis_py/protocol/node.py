@@ -24,14 +24,16 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from . import builders, records, results
-from .actions import (Action, CancelTimer, Emit, Persist, RunEmbedding, RunInference, Send,
-                      SetTimer)
+from .actions import Action, CancelTimer, Persist, RunEmbedding, RunInference, Send, SetTimer
 from .consensus import ConsensusOutcome, binary_embedding_hash
 from .errors import PacketRejected, RejectCode
 from .events import (Booted, EmbeddingFailed, EmbeddingFinished, InferenceFailed, InferenceFinished,
                      PacketReceived, RequestSubmitted, TimerFired, WorkerStatus)
 from .identity import verify_packet
 from .intake import Intake
+from .notices import (CommitStored, ConsensusReached, Log, Notice, PacketRefused, PacketSeen, PacketSent,
+                      RequestChanged, RequestState, ResultReceived, RevealRejectedSeen, RevealStored,
+                      Submitted, WorkerChanged)
 from .packets import Envelope
 from .peers import PeerTable
 from .quorum import (AWAITING_COMMITMENTS, COMPLETED, FAILED, FINAL_STATUSES, V2_SEC_DISTANCE_BITS,
@@ -63,7 +65,7 @@ class NodeConfig:
     # will ever read them back (the simulator's nodes that never come back): the core works the
     # same, it just does not build the records.
     persist_state: bool = True
-    emit_packets: bool = True                       # Emit("packet") per received packet (analytics)
+    emit_packets: bool = True                       # a PacketSeen notice per received packet (analytics)
     seen_cap: int = 100_000                         # dedup memory, must cover the replay window
     replay_past_ms: int = 10 * 60_000
     replay_future_ms: int = 2 * 60_000
@@ -185,8 +187,8 @@ class Node:
 
     # ------------------------------------------------------------------ output
 
-    def _emit(self, _kind: str, **data: Any) -> None:
-        self._out.append(Emit(_kind, data))
+    def _notify(self, notice: Notice) -> None:
+        self._out.append(notice)
 
     def _persist(self, table: str, key: str, record: Optional[dict]) -> None:
         if self.config.persist_state or table == "packets":
@@ -210,7 +212,7 @@ class Node:
         """Sign and send our packet, then process it locally like a received one (as v1 does)."""
         envelope = self.identity.envelope(packet)
         self._out.append(Send(envelope, to))
-        self._emit("sent", type=packet["type"], requestId=packet.get("requestId"), t=now)
+        self._notify(PacketSent(packet["type"], packet.get("requestId"), now))
         try:
             self._dispatch(self.me, packet, envelope, SELF_CHANNEL, now)
         except PacketRejected as e:      # our own packet refused by our own rules: log, never raise
@@ -226,8 +228,8 @@ class Node:
     def _save_quorum(self, q: Quorum) -> None:
         self._dirty_quorums[q.request_id] = None
 
-    def _request_state(self, request_id: str, state: str, now: int, **extra: Any) -> None:
-        self._emit("request", requestId=request_id, state=state, t=now, **extra)
+    def _request_state(self, request_id: str, state: RequestState, now: int, **fields: Any) -> None:
+        self._notify(RequestChanged(request_id, state, now, **fields))
 
     def _flush(self) -> None:
         """Persist what changed during this event, once each."""
@@ -247,8 +249,7 @@ class Node:
 
     def _reject(self, code: RejectCode, detail: str, channel: str, now: int,
                 sender: Optional[str] = None, ptype: Optional[str] = None, size: Optional[int] = None) -> None:
-        self._emit("rejected", code=code.value, detail=detail, channel=channel, t=now,
-                   synthientId=sender, type=ptype, size=size)
+        self._notify(PacketRefused(code.value, detail, channel, now, sender, ptype, size))
 
     def _on_packet(self, ev: PacketReceived, now: int) -> None:
         try:
@@ -266,17 +267,17 @@ class Node:
             if e.code not in (RejectCode.DUPLICATE, RejectCode.OWN_ECHO):
                 self._reject(e.code, e.detail, ev.channel, now, sid, ptype, ev.size)
             elif self.config.emit_packets:
-                self._emit("packet", t=now, synthientId=sid, type=ptype, channel=ev.channel,
-                           size=ev.size, outcome=e.code.value, requestId=raw.get("requestId"))
+                self._notify(PacketSeen(now, sid, ptype, ev.channel, ev.size, e.code.value,
+                                        raw.get("requestId")))
             return
         envelope = {"synthientId": sid, "signature": sig, "packet": raw}
         if self.config.store_packets:
             self._persist("packets", records.packet_key(sid, sig),
                           records.packet_record(envelope, ev.received_at, ev.channel, ev.size))
         if self.config.emit_packets:
-            self._emit("packet", t=now, synthientId=sid, type=ptype, channel=ev.channel,
-                       size=ev.size, outcome="accepted", requestId=raw.get("requestId"),
-                       createdAt=created)
+            output = raw.get("output") if ptype == "inferenceReveal" else None
+            self._notify(PacketSeen(now, sid, ptype, ev.channel, ev.size, "accepted", raw.get("requestId"),
+                                    created, len(output) if isinstance(output, str) else None))
         new_peer = sid not in self.peers
         self.peers.observe(sid, ev.channel, now, ptype, raw)
         booted = ptype == "peerStatusUpdate" and raw.get("status") == "boot"
@@ -323,8 +324,8 @@ class Node:
         elif t == "inferenceQuorumComputed":
             self._on_external_consensus(sid, p, now)
         elif t == "inferenceRevealRejected":
-            self._emit("revealRejected", requestId=rid, by=sid, inferenceId=p.get("inferenceId"),
-                       reason=(p.get("rejectReason") or {}).get("type"), t=now)
+            self._notify(RevealRejectedSeen(rid, sid, p.get("inferenceId"),
+                                            (p.get("rejectReason") or {}).get("type"), now))
 
     def _gossip(self, now: int) -> None:
         """Share the most recently seen peers (v1 shared the oldest, v1 spec §15.17)."""
@@ -369,7 +370,7 @@ class Node:
             rid, ev.prompt, list(ev.accepted_models), sf, format_js_date(now),
             temperature=ev.temperature, max_tokens=ev.max_tokens)
         self._send(packet, now)
-        self._emit("submitted", requestId=rid, t=now)
+        self._notify(Submitted(rid, now))
 
     def _on_request(self, sid: str, p: dict, now: int) -> None:
         rid = p["requestId"]
@@ -384,7 +385,7 @@ class Node:
         req = Request(rid, sid, payload, ending_at, now, frame)
         self.requests[rid] = req
         self._persist("inferenceRequests", rid, req.record())
-        self._request_state(rid, "requested", now, fromSynthientId=sid, endingAt=ending_at,
+        self._request_state(rid, RequestState.REQUESTED, now, from_id=sid, ending_at=ending_at,
                             protocol=frame.protocol, prompt=payload.get("prompt", "")[:200])
         self._arm_timers(req, now)
         self._note_model_mismatch(req, now)
@@ -407,8 +408,8 @@ class Node:
         orphan = self.work.update_worker(ev)
         if orphan is not None:
             self._fail_job(orphan, "worker gone", now)
-        self._emit("worker", workerId=ev.worker_id, kind=ev.kind, model=ev.model, state=ev.state,
-                   backend=ev.backend, detail=ev.detail, modelHash=ev.model_hash, t=now)
+        self._notify(WorkerChanged(ev.worker_id, ev.kind, ev.model, ev.state, ev.backend, ev.detail,
+                                   ev.model_hash, now))
         if ev.kind == "embedding" and ev.model_hash is not None:
             for req in list(self.requests.values()):
                 q = self.quorums.get(req.request_id)
@@ -435,12 +436,12 @@ class Node:
             return
         self._model_mismatch.add(req.request_id)
         ours = sorted({w.model_hash for w in live if w.model_hash})
-        self._emit("log", level="warn", t=now,
-                   message=f"request {req.request_id}: its security frame names embedding model sha256 "
+        self._notify(Log("warn", t=now,
+                         message=f"request {req.request_id}: its security frame names embedding model sha256 "
                            f"{f.embedding_model_hash}, our {f.embedding_model} embedder runs "
-                           f"{', '.join(ours)}: following it (no commit, no verification)")
-        self._request_state(req.request_id, "following", now, reason="embedding_model_mismatch",
-                            frameModelHash=f.embedding_model_hash, embedderModelHash=ours)
+                                 f"{', '.join(ours)}: following it (no commit, no verification)"))
+        self._request_state(req.request_id, RequestState.FOLLOWING, now, reason="embedding_model_mismatch",
+                            frame_model_hash=f.embedding_model_hash, embedder_model_hash=ours)
 
     def _outranked(self, req: Request) -> bool:
         return self.rules_for(req).outranked(req, self.quorums.get(req.request_id))
@@ -468,7 +469,7 @@ class Node:
             self._out.append(RunInference(job.job_id, pick.worker_id, pick.model,
                                           req.payload.get("prompt", ""), pick.temperature,
                                           pick.max_tokens))
-            self._request_state(rid, "inferring", now, workerId=pick.worker_id, model=pick.model)
+            self._request_state(rid, RequestState.INFERRING, now, worker_id=pick.worker_id, model=pick.model)
             if self.config.status_updates and self.rules_for(req).announces_inferencing:
                 self._send(builders.peer_status_update("inferencing", format_js_date(now),
                                                        model_name=pick.model), now)
@@ -494,9 +495,9 @@ class Node:
     def _fail_job(self, job: Job, error: str, now: int) -> None:
         if job.kind == "inference":
             self.work.in_process.discard(job.request_id)
-            self._request_state(job.request_id, "inference_failed", now, error=error)
+            self._request_state(job.request_id, RequestState.INFERENCE_FAILED, now, error=error)
         else:
-            self._emit("log", level="warn", message=f"embedding job for {job.request_id} failed: {error}", t=now)
+            self._notify(Log("warn", f"embedding job for {job.request_id} failed: {error}", now))
             q = self.quorums.get(job.request_id)
             if job.kind == "verify" and q is not None:
                 self._rules[q.protocol].resume(q, now)
@@ -524,7 +525,8 @@ class Node:
             self._send(builders.peer_status_update(
                 "completed_inference", format_js_date(now), model_name=self.work.model_of(job.worker_id),
                 tps=round(ev.token_count / secs, 3), total_tokens=self.total_tokens), now)
-        self._request_state(rid, "inferred", now, inferenceId=inference_id, tokens=ev.token_count)
+        self._request_state(rid, RequestState.INFERRED, now, inference_id=inference_id, tokens=ev.token_count,
+                            job_worker_id=job.worker_id, started_at=job.started_at)
         if req is not None and req.ending_at > now:
             self.work.queue.append(EmbedItem("resultEmbedding", rid, req.ending_at, now,
                                              inference_id=inference_id, texts=(ev.output,)))
@@ -539,7 +541,7 @@ class Node:
         inference_id = f"{job.request_id}.{self._rand(6)}"
         self._keep_result(records.result_record(job.request_id, inference_id, job.started_at, now,
                                                 error=ev.error[:1000]))
-        self._request_state(job.request_id, "inference_failed", now, error=ev.error[:200])
+        self._request_state(job.request_id, RequestState.INFERENCE_FAILED, now, error=ev.error[:200])
         self._schedule(now)
 
     # ------------------------------------------------------------------ embeddings
@@ -586,15 +588,15 @@ class Node:
         self._persist("inferenceEmbeddings", job.inference_id, record)
         q = self.quorums.get(job.request_id)
         if req is None or rules.too_late_to_commit(req, q, now):
-            self._request_state(job.request_id, "too_late_to_commit", now)
+            self._request_state(job.request_id, RequestState.TOO_LATE_TO_COMMIT, now)
             return
         if rules.outranked(req, q):
             # maxCommits better-ranked commits are known: ours would not make the set. Not
             # committing spares every verifier a reveal and us the checks of a set we are not in.
-            self._request_state(job.request_id, "outranked", now, maxCommits=req.frame.max_commits)
+            self._request_state(job.request_id, RequestState.OUTRANKED, now, max_commits=req.frame.max_commits)
             return
         self._send(builders.inference_commit(h, job.request_id, job.inference_id, format_js_date(now)), now)
-        self._request_state(job.request_id, "committed", now, inferenceId=job.inference_id, bEmbeddingHash=h)
+        self._request_state(job.request_id, RequestState.COMMITTED, now, inference_id=job.inference_id, b_embedding_hash=h)
 
     # ------------------------------------------------------------------ commits and reveals
 
@@ -604,8 +606,7 @@ class Node:
         if q.find(sid, p["inferenceId"]) is None:
             q.add(Commit(p["inferenceId"], sid, p["bEmbeddingHash"], now))
             self._save_quorum(q)
-            self._emit("quorum", requestId=req.request_id, event="commit", synthientId=sid,
-                       committed=q.committed, t=now)
+            self._notify(CommitStored(req.request_id, sid, q.committed, now))
 
     def _send_reveal(self, req: Request, inference_id: str, requester: str, now: int) -> Optional[dict]:
         res, emb = self.results.get(inference_id), self.embeddings.get(inference_id)
@@ -624,8 +625,8 @@ class Node:
         c.revealed_at = now
         c.reveal_envelope = envelope
         self._save_quorum(q)
-        self._emit("quorum", requestId=q.request_id, event="reveal", synthientId=c.synthient_id,
-                   revealed=q.revealed, t=now)
+        self._notify(RevealStored(q.request_id, c.synthient_id, q.revealed, now, c.inference_id,
+                                  len(c.output), c.b_embedding))
 
     # ------------------------------------------------------------------ timers
 
@@ -678,14 +679,12 @@ class Node:
         q.failure = None if out.success else results.failure_phase(out)
         q.result_key = out.joint_hash
         self._save_quorum(q)
-        self._emit("consensus", requestId=rid, success=out.success, reason=out.reason,
-                   jointHash=out.joint_hash, t=now, protocol=q.protocol, failure=q.failure,
-                   accepted=[c.inference_id for c in out.accepted],
-                   winner=out.winner.b_embedding_hash if out.winner else None,
-                   output=out.winner.output if out.winner else None,
-                   rejected=len(out.rejections), rejections=rejections, commitSetHash=q.agreed_hash,
-                   centreDistances=out.debug.get("centreDistances"))
-        self._request_state(rid, "done" if out.success else "failed", now,
+        self._notify(ConsensusReached(
+            rid, out.success, out.reason, out.joint_hash, now, q.protocol, q.failure,
+            [c.inference_id for c in out.accepted], out.winner.b_embedding_hash if out.winner else None,
+            out.winner.output if out.winner else None, len(out.rejections), rejections, q.agreed_hash,
+            out.debug.get("centreDistances"), record["debug"]))
+        self._request_state(rid, RequestState.DONE if out.success else RequestState.FAILED, now,
                             reason=out.reason if not out.success else None)
         if publish and packet is not None:
             self._send(packet, now)
@@ -701,8 +700,9 @@ class Node:
         record = records.external_record(p, now)
         self.external[key] = record
         self._persist("externalConsensusResults", records.external_key(p["requestId"], sid), record)
-        self._emit("external", requestId=p["requestId"], verifiedBy=sid, t=now,
-                   bEmbeddingHash=results.published_hash(p), **self._agreement(p["requestId"]))
+        agree = self._agreement(p["requestId"])
+        self._notify(ResultReceived(p["requestId"], sid, now, results.published_hash(p),
+                                    agree["agree"], agree["disagree"], p))
 
     def _own_packet(self, rid: str) -> Optional[dict]:
         return (self.consensus.get(rid) or {}).get("computedQuorumPacket")

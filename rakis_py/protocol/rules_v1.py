@@ -13,6 +13,7 @@ from .quorum import (AWAITING_COMMITMENTS, AWAITING_CONSENSUS, AWAITING_REVEAL, 
                      V1_CONSENSUS_OFFSET_MS, V1_CONSENSUS_WINDOW_MS, V1_REVEAL_ISSUE_MS,
                      V1_REVEAL_TIMEOUT_MS, V1_TIMER_SLACK_MS, VERIFYING_CONSENSUS, Quorum)
 from .records import Request
+from .notices import RequestState
 from .rules import SELF_CHANNEL, Rules
 from .timefmt import format_js_date
 from .work import EmbedItem
@@ -56,7 +57,7 @@ class V1Rules(Rules):
 
     def _fail(self, q: Quorum, failure: str, reason: str, now: int) -> None:
         q.status, q.failure = FAILED, failure
-        self.node._request_state(q.request_id, "failed", now, reason=reason)
+        self.node._request_state(q.request_id, RequestState.FAILED, now, reason=reason)
 
     def _reveal_check(self, now: int) -> None:
         n = self.node
@@ -72,7 +73,7 @@ class V1Rules(Rules):
                 n._save_quorum(q)
                 n._send(builders.inference_reveal_request(q.request_id, q.commits, V1_REVEAL_TIMEOUT_MS,
                                                           format_js_date(now)), now)
-                n._request_state(q.request_id, "reveal_requested", now, commits=q.committed)
+                n._request_state(q.request_id, RequestState.REVEAL_REQUESTED, now, commits=q.committed)
             n._save_quorum(q)
 
     def on_reveal_request(self, req: Request, sid: str, p: dict, envelope: dict, channel: str,
@@ -117,7 +118,7 @@ class V1Rules(Rules):
                         "consensusVerification", q.request_id, expires, now,
                         priority=q.by_sender(n.me) is not None, texts=texts, targets=texts))
                     n._timer(f"v1expire:{q.request_id}", expires)
-                n._request_state(q.request_id, "consensus", now)
+                n._request_state(q.request_id, RequestState.CONSENSUS, now)
             n._save_quorum(q)
         n._pump_embeddings(now)
 

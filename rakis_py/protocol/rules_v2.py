@@ -29,6 +29,7 @@ from .quorum import (AWAITING_COMMITMENTS, AWAITING_REVEAL, COMPLETED, FAILED, F
                      VERIFYING_CONSENSUS, Commit, Quorum, commit_set_hash, rank_key)
 from .records import Request
 from .results import publishers
+from .notices import RequestState
 from .rules import SELF_CHANNEL, Rules
 from .timefmt import format_js_date
 from .typed import as_bytes
@@ -241,7 +242,7 @@ class V2Rules(Rules):
         if recompute:
             q.failure = None
         self.node._save_quorum(q)
-        self.node._request_state(req.request_id, "reveal_requested", now, commits=len(entries), coordinator=sid)
+        self.node._request_state(req.request_id, RequestState.REVEAL_REQUESTED, now, commits=len(entries), coordinator=sid)
         own = next((e for e in entries if e[0] == self.node.me), None)
         if own is not None and not q.reveal_sent:
             q.reveal_sent = True
@@ -416,7 +417,7 @@ class V2Rules(Rules):
             if q.failure != "verification_timeout":
                 q.failure = "verification_timeout"
                 self.node._save_quorum(q)
-                self.node._request_state(q.request_id, "following", now, reason="verification_timeout")
+                self.node._request_state(q.request_id, RequestState.FOLLOWING, now, reason="verification_timeout")
                 self._queue_late_verifications(req, q, now)
             return
         entries = [CommitEntry(c.inference_id, c.synthient_id, c.b_embedding_hash, c.output, c.b_embedding)
@@ -448,5 +449,5 @@ class V2Rules(Rules):
             self.node.quorums[req.request_id] = q
         q.status, q.failure = FAILED, reason
         self.node._save_quorum(q)
-        self.node._request_state(req.request_id, "failed", now, reason=reason)
+        self.node._request_state(req.request_id, RequestState.FAILED, now, reason=reason)
 

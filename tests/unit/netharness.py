@@ -14,12 +14,13 @@ import random
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-from rakis_py.protocol.actions import (CancelTimer, Emit, Persist, RunEmbedding, RunInference, Send,
+from rakis_py.protocol.actions import (CancelTimer, Persist, RunEmbedding, RunInference, Send,
                                        SetTimer)
 from rakis_py.protocol.events import (EmbeddingFinished, InferenceFinished, PacketReceived,
                                       RequestSubmitted, TimerFired, WorkerStatus)
 from rakis_py.protocol.identity import Identity
 from rakis_py.protocol.node import Node, NodeConfig
+from rakis_py.protocol.notices import ConsensusReached, Notice, Submitted
 
 NBYTES = 48  # 384 bits, all-MiniLM-L6-v2
 
@@ -71,7 +72,7 @@ class Net:
         self.heap: list = []
         self.seq = 0
         self.timers: dict[tuple[int, str], int] = {}
-        self.emits: list[list[Emit]] = [[] for _ in self.specs]
+        self.emits: list[list[Notice]] = [[] for _ in self.specs]
         self.tables: list[dict] = [{} for _ in self.specs]
         self.sent: list[tuple[int, dict]] = []
         self.sends: list[tuple[int, Send]] = []    # the Send actions themselves (with `to`)
@@ -119,7 +120,7 @@ class Net:
                 t.pop(a.key, None)
             else:
                 t[a.key] = a.record
-        elif isinstance(a, Emit):
+        elif isinstance(a, Notice):
             self.emits[i].append(a)
 
     def output_for(self, i: int, prompt: str) -> str:
@@ -162,10 +163,10 @@ class Net:
         ev = RequestSubmitted(prompt=prompt, accepted_models=("smollm2",), **kw)
         before = len(self.emits[i])
         self.deliver(i, ev, self.now)
-        return next(e.data["requestId"] for e in self.emits[i][before:] if e.kind == "submitted")
+        return next(e.request_id for e in self.emits[i][before:] if isinstance(e, Submitted))
 
-    def consensus_of(self, i: int, rid: str) -> Optional[dict]:
-        evs = [e.data for e in self.emits[i] if e.kind == "consensus" and e.data["requestId"] == rid]
+    def consensus_of(self, i: int, rid: str) -> Optional[ConsensusReached]:
+        evs = [e for e in self.emits[i] if isinstance(e, ConsensusReached) and e.request_id == rid]
         return evs[-1] if evs else None
 
     def restart(self, i: int) -> None:
