@@ -129,7 +129,7 @@ class Node:
         self.total_tokens = 0
         self._rules: dict[int, Rules] = {1: V1Rules(self), 2: V2Rules(self)}
         self._out: list[Action] = []
-        self._dirty_quorums: dict[str, None] = {}    # persisted once at the end of each event
+        self._dirty_quorums: dict[str, None] = {}    # changed quorums (Quorum.watch), persisted once per event
         self._model_mismatch: set[str] = set()       # requestIds whose embedding-model mismatch was reported
 
     # ------------------------------------------------------------------ entry points
@@ -161,7 +161,7 @@ class Node:
         for r in tables.get("inferenceEmbeddings", []):
             node.embeddings[r["inferenceId"]] = r
         for r in tables.get("quorums", []):
-            node.quorums[r["requestId"]] = Quorum.from_record(r)
+            node.quorums[r["requestId"]] = Quorum.from_record(r).watch(node._dirty_quorums)
         for r in tables.get("consensusResults", []):
             node.consensus[r["requestId"]] = r
         for r in tables.get("externalConsensusResults", []):
@@ -221,12 +221,9 @@ class Node:
 
     def _new_quorum(self, req: Request) -> Quorum:
         q = Quorum(req.request_id, req.frame.protocol, AWAITING_COMMITMENTS, req.frame.quorum,
-                   req.ending_at, req.frame.embedding_model)
+                   req.ending_at, req.frame.embedding_model).watch(self._dirty_quorums)
         self.quorums[req.request_id] = q
         return q
-
-    def _save_quorum(self, q: Quorum) -> None:
-        self._dirty_quorums[q.request_id] = None
 
     def _request_state(self, request_id: str, state: RequestState, now: int, **fields: Any) -> None:
         self._notify(RequestChanged(request_id, state, now, **fields))
@@ -605,7 +602,6 @@ class Node:
                                                   p["inferenceId"], now)
         if q.find(sid, p["inferenceId"]) is None:
             q.add(Commit(p["inferenceId"], sid, p["bEmbeddingHash"], now))
-            self._save_quorum(q)
             self._notify(CommitStored(req.request_id, sid, q.committed, now))
 
     def _send_reveal(self, req: Request, inference_id: str, requester: str, now: int) -> Optional[dict]:
@@ -620,11 +616,7 @@ class Node:
         return self._send(packet, now)
 
     def _store_reveal(self, q: Quorum, c: Commit, p: dict, envelope: Optional[dict], now: int) -> None:
-        c.output = p.get("output", "")
-        c.b_embedding = as_bytes(p.get("bEmbedding"))
-        c.revealed_at = now
-        c.reveal_envelope = envelope
-        self._save_quorum(q)
+        q.store_reveal(c, p.get("output", ""), as_bytes(p.get("bEmbedding")), now, envelope)
         self._notify(RevealStored(q.request_id, c.synthient_id, q.revealed, now, c.inference_id,
                                   len(c.output), c.b_embedding))
 
@@ -675,10 +667,8 @@ class Node:
                                           rejections, packet, now, q.agreed_hash, q.protocol)
         self.consensus[rid] = record
         self._persist("consensusResults", rid, record)
-        q.status = COMPLETED if out.success else FAILED
-        q.failure = None if out.success else results.failure_phase(out)
-        q.result_key = out.joint_hash
-        self._save_quorum(q)
+        q.move(COMPLETED if out.success else FAILED, failure=None if out.success else results.failure_phase(out))
+        q.update(result_key=out.joint_hash)
         self._notify(ConsensusReached(
             rid, out.success, out.reason, out.joint_hash, now, q.protocol, q.failure,
             [c.inference_id for c in out.accepted], out.winner.b_embedding_hash if out.winner else None,

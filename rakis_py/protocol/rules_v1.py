@@ -51,12 +51,12 @@ class V1Rules(Rules):
             q = self.node._new_quorum(req)
             if req.ending_at > now:
                 # v1 only arms the reveal timer for quorums created before the deadline (v1 spec §15.10).
-                q.reveal_timer_armed = True
+                q.update(reveal_timer_armed=True)
                 self.node._timer(f"v1reveal:{req.request_id}", req.ending_at + V1_TIMER_SLACK_MS)
         return q
 
     def _fail(self, q: Quorum, failure: str, reason: str, now: int) -> None:
-        q.status, q.failure = FAILED, failure
+        q.move(FAILED, failure=failure)
         self.node._request_state(q.request_id, RequestState.FAILED, now, reason=reason)
 
     def _reveal_check(self, now: int) -> None:
@@ -69,12 +69,10 @@ class V1Rules(Rules):
             if q.committed < q.threshold:
                 self._fail(q, "missing_commits", "Not enough commitments", now)
             else:
-                q.status = AWAITING_REVEAL
-                n._save_quorum(q)
+                q.move(AWAITING_REVEAL)
                 n._send(builders.inference_reveal_request(q.request_id, q.commits, V1_REVEAL_TIMEOUT_MS,
                                                           format_js_date(now)), now)
                 n._request_state(q.request_id, RequestState.REVEAL_REQUESTED, now, commits=q.committed)
-            n._save_quorum(q)
 
     def on_reveal_request(self, req: Request, sid: str, p: dict, envelope: dict, channel: str,
                           now: int) -> None:
@@ -109,8 +107,8 @@ class V1Rules(Rules):
             if q.revealed < q.threshold:
                 self._fail(q, "missing_reveals", "Not enough reveals", now)
             else:
-                q.status = AWAITING_CONSENSUS
-                q.consensus_requested_at = now
+                q.move(AWAITING_CONSENSUS)
+                q.update(consensus_requested_at=now)
                 texts = tuple(c.output for c in q.commits if c.output is not None and c.synthient_id != n.me)
                 expires = now + V1_CONSENSUS_WINDOW_MS
                 if texts:      # v1 drops an empty verification item (the quorum then never finishes)
@@ -119,14 +117,13 @@ class V1Rules(Rules):
                         priority=q.by_sender(n.me) is not None, texts=texts, targets=texts))
                     n._timer(f"v1expire:{q.request_id}", expires)
                 n._request_state(q.request_id, RequestState.CONSENSUS, now)
-            n._save_quorum(q)
         n._pump_embeddings(now)
 
     def on_verified(self, q: Quorum, targets: tuple, bembeddings: Any, now: int) -> None:
         n = self.node
         recomputed = dict(zip(targets, bembeddings))
         req = n.requests[q.request_id]
-        q.status = VERIFYING_CONSENSUS
+        q.move(VERIFYING_CONSENSUS)
         f = req.frame
         commits = [CommitEntry(c.inference_id, c.synthient_id, c.b_embedding_hash, c.output, c.b_embedding)
                    for c in q.commits]

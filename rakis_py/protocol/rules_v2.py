@@ -76,8 +76,7 @@ class V2Rules(Rules):
                 self._v2_maybe_consensus(q, now, closing=True)
         elif kind == "final":
             if q is not None and q.publish_due:
-                q.publish_due = False
-                self.node._save_quorum(q)
+                q.update(publish_due=False)
                 packet = (self.node.consensus.get(req.request_id) or {}).get("computedQuorumPacket")
                 if q.status == COMPLETED and packet is not None:
                     self.node._send(packet, now)
@@ -111,8 +110,7 @@ class V2Rules(Rules):
         for key, bits in zip(targets, bembeddings):
             c = q.find(*key)
             if c is not None:
-                c.recomputed = bytes(bits)
-        self.node._save_quorum(q)
+                q.set_recomputed(c, bytes(bits))
         self._v2_maybe_consensus(q, now)
 
     def published_fields(self, q: Quorum, out: ConsensusOutcome) -> tuple[list[str], Optional[int], Optional[str]]:
@@ -151,7 +149,7 @@ class V2Rules(Rules):
         n._store_reveal(q, c, p, envelope, now)
         if sid == n.me:
             emb = n.embeddings.get(c.inference_id)
-            c.recomputed = bytes.fromhex(emb["bEmbedding"]) if emb else None
+            q.set_recomputed(c, bytes.fromhex(emb["bEmbedding"]) if emb else None)
         if c.recomputed is None and self._verifies(req, q):
             self._queue_verification(req, q, c, now)
             n._pump_embeddings(now)
@@ -185,8 +183,7 @@ class V2Rules(Rules):
         entries = sorted({(c.synthient_id, c.inference_id, c.b_embedding_hash) for c in best})
         if len(entries) < req.frame.quorum:
             return                      # nothing to agree on: the close timer fails the quorum
-        q.request_sent = True
-        self.node._save_quorum(q)
+        q.update(request_sent=True)
         quorum = [{"inferenceId": inf, "synthientId": sid, "bEmbeddingHash": bh} for sid, inf, bh in entries]
         self.node._send(builders.inference_reveal_request(req.request_id, quorum, req.frame.reveal_window_ms,
                                                      format_js_date(now), protocol=2, rank=rank), now)
@@ -208,9 +205,7 @@ class V2Rules(Rules):
             raise PacketRejected(RejectCode.LATE, "reveal request after the consensus deadline")
         q = self.node.quorums.get(req.request_id)
         if q is None:
-            q = Quorum(req.request_id, 2, AWAITING_COMMITMENTS, req.frame.quorum, req.ending_at,
-                       req.frame.embedding_model)
-            self.node.quorums[req.request_id] = q
+            q = self.node._new_quorum(req)
         set_hash = commit_set_hash(req.request_id, entries)
         if q.coordinator is not None:
             cur, new = rank_key(req.request_id, q.coordinator), rank_key(req.request_id, sid)
@@ -231,22 +226,21 @@ class V2Rules(Rules):
                 q.remove(c)
                 q.add(Commit(inf, esid, bh, now))
         recompute = q.status == COMPLETED or q.status == FAILED
-        q.agreed, q.coordinator, q.agreed_hash = entries, sid, set_hash
-        q.agreed_envelope = envelope     # re-sent to a node that asks while following another set
+        # agreed_envelope: re-sent to a node that asks while following another set
+        q.update(agreed=entries, coordinator=sid, agreed_hash=set_hash, agreed_envelope=envelope)
         self.node._timer(f"final:{req.request_id}", self.final_at(req))   # the deadline grows with the set
         if channel != SELF_CHANNEL and self.node.me in self._relayers(req.request_id, entries, sid):
             # The set must reach everyone: two deterministic members re-send the signed original,
             # so a node with no working route to the coordinator still hears it.
             self.node._forward(envelope, None)
-        q.status = AWAITING_REVEAL
         if recompute:
-            q.failure = None
-        self.node._save_quorum(q)
+            q.move(AWAITING_REVEAL, failure=None)
+        else:
+            q.move(AWAITING_REVEAL)
         self.node._request_state(req.request_id, RequestState.REVEAL_REQUESTED, now, commits=len(entries), coordinator=sid)
         own = next((e for e in entries if e[0] == self.node.me), None)
         if own is not None and not q.reveal_sent:
-            q.reveal_sent = True
-            self.node._save_quorum(q)
+            q.update(reveal_sent=True)
             self.node._send_reveal(req, own[1], sid, now)
         self.node._replay_held(req.request_id, now)
         self._v2_maybe_consensus(q, now)
@@ -262,12 +256,11 @@ class V2Rules(Rules):
         missing = [c.inference_id for c in q.agreed_commits() if c.output is None]
         if not missing:
             return
-        q.missing_sent = True
+        q.update(missing_sent=True)
         self._ask(req, q, missing, now)
 
     def _ask(self, req: Request, q: Quorum, missing: list, now: int) -> None:
-        q.asked_at = now
-        self.node._save_quorum(q)
+        q.update(asked_at=now)
         self.node._send(builders.inference_reveal_missing(req.request_id, missing, format_js_date(now),
                                                      commit_set_hash=q.agreed_hash), now)
 
@@ -296,7 +289,7 @@ class V2Rules(Rules):
             return
         missing = [c.inference_id for c in q.agreed_commits() if c.output is None]
         if missing:
-            q.missing_sent = True
+            q.update(missing_sent=True)
             self._ask(req, q, missing, now)
 
     def _on_reveal_missing(self, sid: str, p: dict, now: int) -> None:
@@ -311,9 +304,7 @@ class V2Rules(Rules):
             # re-sent reveals are addressed to us too (see _resend_targets).
             ours = {c.inference_id for c in q.agreed_commits() if c.output is None}
             if ours <= set(p.get("inferenceIds") or []):
-                q.missing_sent = True
-                q.asked_at = now
-                self.node._save_quorum(q)
+                q.update(missing_sent=True, asked_at=now)
         relay = q.agreed is not None and (q.coordinator == self.node.me or self.node.me in self._relayers(
             q.request_id, q.agreed, q.coordinator or ""))
         if theirs != q.agreed_hash and q.agreed_envelope is not None and self._sends_set_to(q, sid):
@@ -415,8 +406,7 @@ class V2Rules(Rules):
             # differ from everyone else's, so this node publishes nothing and shows the network's.
             # It still finishes its own check later, behind fresh work (below).
             if q.failure != "verification_timeout":
-                q.failure = "verification_timeout"
-                self.node._save_quorum(q)
+                q.update(failure="verification_timeout")
                 self.node._request_state(q.request_id, RequestState.FOLLOWING, now, reason="verification_timeout")
                 self._queue_late_verifications(req, q, now)
             return
@@ -428,7 +418,7 @@ class V2Rules(Rules):
                                f.sec_percentage, f.bit_tolerance)
         if out.joint_hash is not None and out.joint_hash == q.result_key and q.status == COMPLETED:
             return
-        q.consensus_requested_at = q.consensus_requested_at or now
+        q.update(consensus_requested_at=q.consensus_requested_at or now)
         chosen = publishers(q.request_id, out, f.publishers)
         # A late check (after a verification timeout) is kept, not published: the publishers
         # have spoken by then, and the result is the same (same agreed set, same reveals).
@@ -438,16 +428,14 @@ class V2Rules(Rules):
         # reveal may still come (re-asked until the final deadline) and change the result, so a
         # publisher publishes the result it holds at the final deadline, not this one at once.
         partial = len(revealed) < len(members) and not final
-        q.publish_due = publish and partial
+        q.update(publish_due=publish and partial)
         self.node._finish_consensus(q, out, now, publish=publish and not partial)
 
     def _v2_fail(self, req: Request, q: Optional[Quorum], reason: str, now: int) -> None:
         if q is not None and q.status in FINAL_STATUSES:
             return
         if q is None:
-            q = Quorum(req.request_id, 2, FAILED, req.frame.quorum, req.ending_at, req.frame.embedding_model)
-            self.node.quorums[req.request_id] = q
-        q.status, q.failure = FAILED, reason
-        self.node._save_quorum(q)
+            q = self.node._new_quorum(req)
+        q.move(FAILED, failure=reason)
         self.node._request_state(req.request_id, RequestState.FAILED, now, reason=reason)
 
