@@ -22,7 +22,7 @@ import hashlib
 import json
 from collections import deque
 from dataclasses import asdict, dataclass
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Iterable, Optional
 
 from ..protocol import notices as N
 from ..protocol.actions import Persist, Send

@@ -3,10 +3,11 @@ and hands the notices (notices.py) to whoever listens (UI, metrics, the dataset 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 from .notices import Notice
+from .packets import Envelope
 
 __all__ = ["Action", "CancelTimer", "Persist", "RunEmbedding", "RunInference", "Send", "SetTimer"]
 
@@ -18,6 +19,9 @@ class Send:
 
     envelope: dict
     to: Optional[tuple[str, ...]] = None
+    # Our own packet as the node decoded it (the typed model it acted on): an adapter that decodes
+    # what it sends for its receivers (the simulator) can use it instead of decoding again.
+    decoded: Optional[Envelope] = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,8 @@ from .intake import Intake
 from .notices import (CommitStored, ConsensusReached, Log, Notice, PacketRefused, PacketSeen, PacketSent,
                       RequestChanged, RequestState, ResultReceived, RevealRejectedSeen, RevealStored,
                       Submitted, WorkerChanged)
-from .packets import Envelope
+from .packets import (Envelope, InferenceCommit, InferenceQuorumComputed, InferenceReveal, P2PInferenceRequest,
+                      Packet, PeerStatusBoot, decode_packet)
 from .peers import PeerTable
 from .quorum import (AWAITING_COMMITMENTS, COMPLETED, FAILED, FINAL_STATUSES, V2_SEC_DISTANCE_BITS,
                      Commit, Frame, Quorum, rank_key)
@@ -44,7 +45,6 @@ from .rules_v1 import V1Rules
 from .rules_v2 import V2Rules
 from .scheduler import pick_inference
 from .timefmt import format_js_date, parse_js_date
-from .typed import as_bytes
 from .work import EmbedItem, Job, Work, WorkerView
 
 __all__ = ["CommitView", "Node", "NodeConfig", "NodeStatus"]
@@ -211,10 +211,19 @@ class Node:
     def _send(self, packet: dict, now: int, to: Optional[tuple[str, ...]] = None) -> dict:
         """Sign and send our packet, then process it locally like a received one (as v1 does)."""
         envelope = self.identity.envelope(packet)
-        self._out.append(Send(envelope, to))
+        try:
+            # Our packet is read through its typed model like any other; the decoded envelope
+            # rides along with the Send, so an adapter need not decode it again (the simulator).
+            decoded = Envelope(self.me, envelope["signature"], decode_packet(packet), packet)
+        except PacketRejected as e:      # a packet we built that our own decoder refuses: a bug
+            self._out.append(Send(envelope, to))
+            self._notify(PacketSent(packet["type"], packet.get("requestId"), now))
+            self._reject(e.code, e.detail, SELF_CHANNEL, now, self.me, packet["type"])
+            return envelope
+        self._out.append(Send(envelope, to, decoded))
         self._notify(PacketSent(packet["type"], packet.get("requestId"), now))
         try:
-            self._dispatch(self.me, packet, envelope, SELF_CHANNEL, now)
+            self._dispatch(self.me, decoded.packet, envelope, SELF_CHANNEL, now)
         except PacketRejected as e:      # our own packet refused by our own rules: log, never raise
             self._reject(e.code, e.detail, SELF_CHANNEL, now, self.me, packet["type"])
         return envelope
@@ -254,8 +263,8 @@ class Node:
         except PacketRejected as e:
             self._reject(e.code, e.detail, ev.channel, now, size=ev.size)
             return
-        sid, sig, raw = env.synthient_id, env.signature, env.raw_packet
-        ptype = raw.get("type")
+        sid, sig, raw, pkt = env.synthient_id, env.signature, env.raw_packet, env.packet
+        ptype = pkt.type
         try:
             created = self.intake.admit(env, now)
         except PacketRejected as e:
@@ -265,24 +274,25 @@ class Node:
                 self._reject(e.code, e.detail, ev.channel, now, sid, ptype, ev.size)
             elif self.config.emit_packets:
                 self._notify(PacketSeen(now, sid, ptype, ev.channel, ev.size, e.code.value,
-                                        raw.get("requestId")))
+                                        getattr(pkt, "request_id", None)))
             return
         envelope = {"synthientId": sid, "signature": sig, "packet": raw}
         if self.config.store_packets:
             self._persist("packets", records.packet_key(sid, sig),
                           records.packet_record(envelope, ev.received_at, ev.channel, ev.size))
         if self.config.emit_packets:
-            output = raw.get("output") if ptype == "inferenceReveal" else None
-            self._notify(PacketSeen(now, sid, ptype, ev.channel, ev.size, "accepted", raw.get("requestId"),
-                                    created, len(output) if isinstance(output, str) else None))
+            output = pkt.output if isinstance(pkt, InferenceReveal) else None
+            self._notify(PacketSeen(now, sid, ptype, ev.channel, ev.size, "accepted",
+                                    getattr(pkt, "request_id", None), created,
+                                    len(output) if output is not None else None))
         new_peer = sid not in self.peers
         self.peers.observe(sid, ev.channel, now, ptype, raw)
-        booted = ptype == "peerStatusUpdate" and raw.get("status") == "boot"
+        booted = isinstance(pkt, PeerStatusBoot)
         if (booted or (new_peer and self.config.gossip_on_new_peer)) and self.config.status_updates \
                 and self.peers.should_gossip(self.rng, expected=self.config.gossip_expected):
             self._gossip(now)
         try:
-            self._dispatch(sid, raw, envelope, ev.channel, ev.received_at, env)
+            self._dispatch(sid, pkt, envelope, ev.channel, ev.received_at, env)
         except PacketRejected as e:
             self._reject(e.code, e.detail, ev.channel, now, sid, ptype, ev.size)
 
@@ -291,16 +301,19 @@ class Node:
                              "inferenceQuorumComputed"})
     _PEER_TYPES = frozenset({"peerStatusUpdate", "peerHeart", "peerInfo", "peerConnectedChain"})
 
-    def _dispatch(self, sid: str, p: dict, envelope: dict, channel: str, now: int,
+    def _dispatch(self, sid: str, p: Packet, envelope: dict, channel: str, now: int,
                   env: Optional[Envelope] = None) -> None:
-        t = p.get("type")
+        """Act on one checked packet: `p` its typed model, `envelope` the signed original (for
+        records and re-sends), `env` the decoded envelope of a received one (None for our own)."""
+        t = p.type
         if t == "p2pInferenceRequest":
-            self._on_request(sid, p, now)
+            self._on_request(sid, p, envelope["packet"], now)
             return
         if t == "knownPeers":
-            self.peers.merge_known_peers(p.get("peerList") or [], now)
+            # The peer table sanitises gossip itself (hostile numbers, v1's NaN totals).
+            self.peers.merge_known_peers(envelope["packet"].get("peerList") or [], now)
             return
-        rid = p.get("requestId")
+        rid = getattr(p, "request_id", None)
         if rid is None or t in self._PEER_TYPES:
             return
         req = self.requests.get(rid)
@@ -319,10 +332,9 @@ class Node:
         elif t == "inferenceRevealMissing":
             rules.on_reveal_missing(sid, p, now)
         elif t == "inferenceQuorumComputed":
-            self._on_external_consensus(sid, p, now)
+            self._on_external_consensus(sid, p, envelope["packet"], now)
         elif t == "inferenceRevealRejected":
-            self._notify(RevealRejectedSeen(rid, sid, p.get("inferenceId"),
-                                            (p.get("rejectReason") or {}).get("type"), now))
+            self._notify(RevealRejectedSeen(rid, sid, p.inference_id, p.reject_reason.type, now))
 
     def _gossip(self, now: int) -> None:
         """Share the most recently seen peers (v1 shared the oldest, v1 spec §15.17)."""
@@ -338,12 +350,11 @@ class Node:
     def _replay_held(self, rid: str, now: int) -> None:
         """Dispatch the packets held for `rid`, each on its own (one refusal stops no other)."""
         for env, channel, _ in self.intake.release(rid):
-            raw = env.raw_packet
-            envelope = {"synthientId": env.synthient_id, "signature": env.signature, "packet": raw}
+            envelope = {"synthientId": env.synthient_id, "signature": env.signature, "packet": env.raw_packet}
             try:
-                self._dispatch(env.synthient_id, raw, envelope, channel, now, env)
+                self._dispatch(env.synthient_id, env.packet, envelope, channel, now, env)
             except PacketRejected as e:
-                self._reject(e.code, e.detail, channel, now, env.synthient_id, raw.get("type"))
+                self._reject(e.code, e.detail, channel, now, env.synthient_id, env.packet.type)
 
     # ------------------------------------------------------------------ requests
 
@@ -369,13 +380,13 @@ class Node:
         self._send(packet, now)
         self._notify(Submitted(rid, now))
 
-    def _on_request(self, sid: str, p: dict, now: int) -> None:
-        rid = p["requestId"]
+    def _on_request(self, sid: str, p: P2PInferenceRequest, raw: dict, now: int) -> None:
+        rid = p.request_id
         if rid in self.requests:
             return
-        payload = p["payload"]
+        payload = raw["payload"]      # stored as signed (records.Request); the Frame is read from it
         try:
-            ending_at = parse_js_date(payload["createdAt"]) + int(payload["securityFrame"]["maxTimeMs"])
+            ending_at = parse_js_date(p.payload.created_at) + p.payload.security_frame.max_time_ms
             frame = Frame.from_security_frame(payload["securityFrame"])
         except (ValueError, KeyError, TypeError) as e:
             raise PacketRejected(RejectCode.BAD_SCHEMA, f"request {rid}: {e}") from None
@@ -383,7 +394,7 @@ class Node:
         self.requests[rid] = req
         self._persist("inferenceRequests", rid, req.record())
         self._request_state(rid, RequestState.REQUESTED, now, from_id=sid, ending_at=ending_at,
-                            protocol=frame.protocol, prompt=payload.get("prompt", "")[:200])
+                            protocol=frame.protocol, prompt=p.payload.prompt[:200])
         self._arm_timers(req, now)
         self._note_model_mismatch(req, now)
         if ending_at > now:
@@ -597,11 +608,11 @@ class Node:
 
     # ------------------------------------------------------------------ commits and reveals
 
-    def _on_commit(self, req: Request, sid: str, p: dict, now: int) -> None:
+    def _on_commit(self, req: Request, sid: str, p: InferenceCommit, now: int) -> None:
         q = self.rules_for(req).quorum_for_commit(req, self.quorums.get(req.request_id), sid,
-                                                  p["inferenceId"], now)
-        if q.find(sid, p["inferenceId"]) is None:
-            q.add(Commit(p["inferenceId"], sid, p["bEmbeddingHash"], now))
+                                                  p.inference_id, now)
+        if q.find(sid, p.inference_id) is None:
+            q.add(Commit(p.inference_id, sid, p.b_embedding_hash, now))
             self._notify(CommitStored(req.request_id, sid, q.committed, now))
 
     def _send_reveal(self, req: Request, inference_id: str, requester: str, now: int) -> Optional[dict]:
@@ -615,8 +626,8 @@ class Node:
             format_js_date(now), v1_typed_arrays=v1)
         return self._send(packet, now)
 
-    def _store_reveal(self, q: Quorum, c: Commit, p: dict, envelope: Optional[dict], now: int) -> None:
-        q.store_reveal(c, p.get("output", ""), as_bytes(p.get("bEmbedding")), now, envelope)
+    def _store_reveal(self, q: Quorum, c: Commit, p: InferenceReveal, envelope: Optional[dict], now: int) -> None:
+        q.store_reveal(c, p.output, p.b_embedding, now, envelope)
         self._notify(RevealStored(q.request_id, c.synthient_id, q.revealed, now, c.inference_id,
                                   len(c.output), c.b_embedding))
 
@@ -679,20 +690,21 @@ class Node:
         if publish and packet is not None:
             self._send(packet, now)
 
-    def _on_external_consensus(self, sid: str, p: dict, now: int) -> None:
-        if p.get("verifiedBy") != sid:
+    def _on_external_consensus(self, sid: str, p: InferenceQuorumComputed, raw: dict, now: int) -> None:
+        if p.verified_by != sid:
             raise PacketRejected(RejectCode.MISMATCH, "verifiedBy differs from the sender")
-        key = (p["requestId"], sid)
+        rid = p.request_id
+        key = (rid, sid)
         if key in self.external:
             return
-        if sid == self.me and p.get("protocol") == 2:
+        if sid == self.me and p.protocol == 2:
             return                      # our own result is in `consensus`, not an external one (v1 spec §15.8)
-        record = records.external_record(p, now)
+        record = records.external_record(raw, now)
         self.external[key] = record
-        self._persist("externalConsensusResults", records.external_key(p["requestId"], sid), record)
-        agree = self._agreement(p["requestId"])
-        self._notify(ResultReceived(p["requestId"], sid, now, results.published_hash(p),
-                                    agree["agree"], agree["disagree"], p))
+        self._persist("externalConsensusResults", records.external_key(rid, sid), record)
+        agree = self._agreement(rid)
+        self._notify(ResultReceived(rid, sid, now, p.valid_single_inference.b_embedding_hash,
+                                    agree["agree"], agree["disagree"], raw))
 
     def _own_packet(self, rid: str) -> Optional[dict]:
         return (self.consensus.get(rid) or {}).get("computedQuorumPacket")

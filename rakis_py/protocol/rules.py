@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Optional
 
 from .consensus import ConsensusOutcome
-from .packets import Envelope
+from .packets import Envelope, InferenceReveal, InferenceRevealMissing, InferenceRevealRequest
 from .quorum import Quorum
 from .records import Request
 
@@ -55,15 +55,17 @@ class Rules:
         """The quorum a commit goes into (created on the first one); raises PacketRejected."""
         raise NotImplementedError
 
-    def on_reveal_request(self, req: Request, sid: str, p: dict, envelope: dict, channel: str,
-                          now: int) -> None:
+    def on_reveal_request(self, req: Request, sid: str, p: InferenceRevealRequest, envelope: dict,
+                          channel: str, now: int) -> None:
         raise NotImplementedError
 
-    def on_reveal(self, req: Request, q: Optional[Quorum], sid: str, p: dict, envelope: dict,
+    def on_reveal(self, req: Request, q: Optional[Quorum], sid: str, p: InferenceReveal, envelope: dict,
                   channel: str, now: int, env: Optional[Envelope]) -> None:
+        """`envelope`: the signed original (re-sent on request); `env`: the decoded envelope of a
+        received reveal, held as it is when it cannot be placed yet (None for our own)."""
         raise NotImplementedError
 
-    def on_reveal_missing(self, sid: str, p: dict, now: int) -> None:
+    def on_reveal_missing(self, sid: str, p: InferenceRevealMissing, now: int) -> None:
         """Someone lacks reveals of a request's commit set (a v2 packet; v1 ignores it)."""
 
     # --- local work

@@ -8,7 +8,7 @@ from typing import Any, Optional
 from . import builders
 from .consensus import CommitEntry, ConsensusOutcome, run_consensus_v1
 from .errors import PacketRejected, RejectCode
-from .packets import Envelope
+from .packets import Envelope, InferenceReveal, InferenceRevealRequest
 from .quorum import (AWAITING_COMMITMENTS, AWAITING_CONSENSUS, AWAITING_REVEAL, FAILED,
                      V1_CONSENSUS_OFFSET_MS, V1_CONSENSUS_WINDOW_MS, V1_REVEAL_ISSUE_MS,
                      V1_REVEAL_TIMEOUT_MS, V1_TIMER_SLACK_MS, VERIFYING_CONSENSUS, Quorum)
@@ -74,20 +74,20 @@ class V1Rules(Rules):
                                                           format_js_date(now)), now)
                 n._request_state(q.request_id, RequestState.REVEAL_REQUESTED, now, commits=q.committed)
 
-    def on_reveal_request(self, req: Request, sid: str, p: dict, envelope: dict, channel: str,
+    def on_reveal_request(self, req: Request, sid: str, p: InferenceRevealRequest, envelope: dict, channel: str,
                           now: int) -> None:
         if req.ending_at > now:
             raise PacketRejected(RejectCode.LATE, "reveal request before the deadline")
-        mine = next((e for e in p.get("quorum") or [] if e.get("synthientId") == self.node.me), None)
+        mine = next((e for e in p.quorum if e.synthient_id == self.node.me), None)
         if mine is None:
             return
-        self.node._send_reveal(req, mine["inferenceId"], sid, now)
+        self.node._send_reveal(req, mine.inference_id, sid, now)
 
-    def on_reveal(self, req: Request, q: Optional[Quorum], sid: str, p: dict, envelope: dict,
+    def on_reveal(self, req: Request, q: Optional[Quorum], sid: str, p: InferenceReveal, envelope: dict,
                   channel: str, now: int, env: Optional[Envelope]) -> None:
         if q is None:
             return
-        c = q.find(sid, p["inferenceId"])
+        c = q.find(sid, p.inference_id)
         if channel != SELF_CHANNEL and now > q.ending_at + V1_REVEAL_TIMEOUT_MS:
             raise PacketRejected(RejectCode.LATE, "reveal after the v1 reveal window")
         if c is None or c.output is not None:

@@ -24,15 +24,14 @@ from typing import Any, Optional
 from . import builders
 from .consensus import CommitEntry, ConsensusOutcome, binary_embedding_hash, run_consensus_v2
 from .errors import PacketRejected, RejectCode
-from .packets import Envelope
-from .quorum import (AWAITING_COMMITMENTS, AWAITING_REVEAL, COMPLETED, FAILED, FINAL_STATUSES, V2_REASK_MS,
+from .packets import Envelope, InferenceReveal, InferenceRevealMissing, InferenceRevealRequest
+from .quorum import (AWAITING_REVEAL, COMPLETED, FAILED, FINAL_STATUSES, V2_REASK_MS,
                      VERIFYING_CONSENSUS, Commit, Quorum, commit_set_hash, rank_key)
 from .records import Request
 from .results import publishers
 from .notices import RequestState
 from .rules import SELF_CHANNEL, Rules
 from .timefmt import format_js_date
-from .typed import as_bytes
 from .work import EmbedItem
 
 __all__ = ["V2Rules", "LATE_VERIFY_MS"]
@@ -117,11 +116,11 @@ class V2Rules(Rules):
         # v2 lists the whole agreed set as submitted (v1 listed only verified commits, v1 spec §15.12).
         return [e[1] for e in q.agreed or []], 2, q.agreed_hash
 
-    def on_reveal_request(self, req: Request, sid: str, p: dict, envelope: dict, channel: str,
+    def on_reveal_request(self, req: Request, sid: str, p: InferenceRevealRequest, envelope: dict, channel: str,
                           now: int) -> None:
         self._v2_on_reveal_request(req, sid, p, envelope, channel, now)
 
-    def on_reveal(self, req: Request, q: Optional[Quorum], sid: str, p: dict, envelope: dict,
+    def on_reveal(self, req: Request, q: Optional[Quorum], sid: str, p: InferenceReveal, envelope: dict,
                   channel: str, now: int, env: Optional[Envelope]) -> None:
         # `env` is the decoded envelope of a received reveal (None for our own): held as it is.
         n = self.node
@@ -129,9 +128,9 @@ class V2Rules(Rules):
             if env is not None:
                 n._hold(req.request_id, env, channel, now)
             return
-        c = q.find(sid, p["inferenceId"])
+        c = q.find(sid, p.inference_id)
         if c is None:
-            if any(x.inference_id == p["inferenceId"] for x in q.commits):
+            if any(x.inference_id == p.inference_id for x in q.commits):
                 raise PacketRejected(RejectCode.MISMATCH, "reveal for another node's commit")
             # Not in the set we follow now; a better coordinator's set may list it. Holding it
             # (instead of refusing) matters: a re-sent copy would be a duplicate and dropped.
@@ -142,8 +141,7 @@ class V2Rules(Rules):
             return
         if now > self.final_at(req):
             raise PacketRejected(RejectCode.LATE, "reveal after the consensus deadline")
-        bits = as_bytes(p.get("bEmbedding"))
-        if bits is None or binary_embedding_hash(bits, sid) != c.b_embedding_hash:
+        if binary_embedding_hash(p.b_embedding, sid) != c.b_embedding_hash:
             # A reveal that does not open its commit is refused outright (and logged), v2 only.
             raise PacketRejected(RejectCode.MISMATCH, "revealed bEmbedding does not match the commit")
         n._store_reveal(q, c, p, envelope, now)
@@ -155,7 +153,7 @@ class V2Rules(Rules):
             n._pump_embeddings(now)
         self._v2_maybe_consensus(q, now)
 
-    def on_reveal_missing(self, sid: str, p: dict, now: int) -> None:
+    def on_reveal_missing(self, sid: str, p: InferenceRevealMissing, now: int) -> None:
         self._on_reveal_missing(sid, p, now)
 
     def _verifies(self, req: Request, q: Quorum) -> bool:
@@ -188,12 +186,9 @@ class V2Rules(Rules):
         self.node._send(builders.inference_reveal_request(req.request_id, quorum, req.frame.reveal_window_ms,
                                                      format_js_date(now), protocol=2, rank=rank), now)
 
-    def _v2_on_reveal_request(self, req: Request, sid: str, p: dict, envelope: dict, channel: str,
+    def _v2_on_reveal_request(self, req: Request, sid: str, p: InferenceRevealRequest, envelope: dict, channel: str,
                               now: int) -> None:
-        entries = []
-        for e in p.get("quorum") or []:
-            entries.append((e["synthientId"], e["inferenceId"], e["bEmbeddingHash"]))
-        entries = sorted(set(entries))
+        entries = sorted({(e.synthient_id, e.inference_id, e.b_embedding_hash) for e in p.quorum})
         if not any(e[0] == sid for e in entries):
             raise PacketRejected(RejectCode.NOT_IN_QUORUM, "coordinator is not a committer of its set")
         if len({e[0] for e in entries}) != len(entries):
@@ -292,18 +287,18 @@ class V2Rules(Rules):
             q.update(missing_sent=True)
             self._ask(req, q, missing, now)
 
-    def _on_reveal_missing(self, sid: str, p: dict, now: int) -> None:
-        q = self.node.quorums.get(p["requestId"])
+    def _on_reveal_missing(self, sid: str, p: InferenceRevealMissing, now: int) -> None:
+        q = self.node.quorums.get(p.request_id)
         if q is None or sid == self.node.me:
             return
         req = self.node.requests[q.request_id]
-        theirs = p.get("commitSetHash")
+        theirs = p.commit_set_hash
         same_set = theirs is None or theirs == q.agreed_hash
         if q.agreed is not None and same_set and self._resends_reach_me(req, q):
             # Someone asked already; if it asked for everything we lack, we need not ask: the
             # re-sent reveals are addressed to us too (see _resend_targets).
             ours = {c.inference_id for c in q.agreed_commits() if c.output is None}
-            if ours <= set(p.get("inferenceIds") or []):
+            if ours <= set(p.inference_ids):
                 q.update(missing_sent=True, asked_at=now)
         relay = q.agreed is not None and (q.coordinator == self.node.me or self.node.me in self._relayers(
             q.request_id, q.agreed, q.coordinator or ""))
@@ -311,7 +306,7 @@ class V2Rules(Rules):
             # The asker follows another commit set or none (it missed ours, e.g. cut off when it
             # was sent): send it ours, addressed; it switches if ours ranks better.
             self.node._forward(q.agreed_envelope, (sid,))
-        for inf in p.get("inferenceIds") or []:
+        for inf in p.inference_ids:
             c = next((c for c in q.commits if c.inference_id == inf), None)
             if c is None or c.reveal_envelope is None:
                 continue

@@ -405,7 +405,7 @@ class Simulation:
             return
         now = self.engine.now
         fan = self.link.fanout(i, rec, now, size)
-        data = self.decode(env) if self.decode else env
+        data = (act.decoded or self.decode(env)) if self.decode else env
         names = self.link.channel_names
         at = self.engine.at
         deliver = self._deliver
