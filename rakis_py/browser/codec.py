@@ -104,15 +104,8 @@ def _submit(o: dict, now: int) -> ev.RequestSubmitted:
     )
 
 
-def _booted(o: dict, now: int) -> Any:
-    booted = getattr(ev, "Booted", None)
-    if booted is None:
-        raise BadEvent("boot: this core has no Booted event")
-    return booted()
-
-
 _EVENTS: dict[str, Callable[[dict, int], Any]] = {
-    "boot": _booted,
+    "boot": lambda o, now: ev.Booted(),
     "packet": lambda o, now: ev.PacketReceived(
         data=_req(o, "data", (dict, str)), channel=_req(o, "channel", str),
         received_at=int(_opt(o, "receivedAt", int, now)),

@@ -27,6 +27,8 @@ from typing import Iterable
 
 from .errors import PacketRejected, RejectCode
 
+__all__ = ["SeenSignatures", "ReplayGuard", "DEFAULT_PAST_MS", "DEFAULT_FUTURE_MS"]
+
 DEFAULT_PAST_MS = 10 * 60_000
 DEFAULT_FUTURE_MS = 2 * 60_000
 

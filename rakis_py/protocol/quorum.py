@@ -14,6 +14,16 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+__all__ = [
+    "Frame", "Quorum", "Commit", "TRANSITIONS", "IllegalTransition", "rank_key", "commit_set_hash",
+    "max_commits_problem", "AWAITING_COMMITMENTS", "AWAITING_REVEAL", "AWAITING_CONSENSUS",
+    "VERIFYING_CONSENSUS", "COMPLETED", "FAILED", "FINAL_STATUSES", "V1_REVEAL_ISSUE_MS",
+    "V1_REVEAL_TIMEOUT_MS", "V1_CONSENSUS_WINDOW_MS", "V1_TIMER_SLACK_MS",
+    "V1_CONSENSUS_OFFSET_MS", "V2_COMMIT_GRACE_MS", "V2_COORDINATOR_TIMEOUT_MS",
+    "V2_REVEAL_WINDOW_MS", "V2_CONSENSUS_WINDOW_MS", "V2_BIT_TOLERANCE", "V2_SEC_DISTANCE_BITS",
+    "V2_PUBLISHERS", "V2_VERIFY_BUDGET_MS", "V2_REASK_MS", "V2_MAX_COMMITS",
+]
+
 # v1 timing (spec §8, settings.ts:209-211): fixed windows after the deadline.
 V1_REVEAL_ISSUE_MS = 15_000
 V1_REVEAL_TIMEOUT_MS = 35_000

@@ -15,6 +15,11 @@ import math
 import random
 from typing import Any, Collection, Iterable, Mapping, NamedTuple, Sequence
 
+__all__ = [
+    "pick_inference", "embedding_queue_order", "embedding_class", "InferencePick",
+    "sanitise_temperature", "sanitise_max_tokens",
+]
+
 DEFAULT_SIMILARITY_WINDOW_MS = 2000        # v1 requestSimilarityTimeWindowMs
 DEFAULT_TEMPERATURE = 1.0                  # v1 UI default and engine constant
 DEFAULT_MAX_TOKENS = 2048                  # v1 UI default and engine max_gen_len

@@ -55,11 +55,8 @@ NodeFactory = Callable[[NodeProfile, object, random.Random, Callable, Scenario],
 
 def _decoder():
     """Decode once per sent envelope and share the result (PacketReceived accepts an Envelope)."""
-    try:
-        from rakis_py.protocol.packets import decode_envelope
-        from rakis_py.protocol.errors import PacketRejected
-    except ImportError:
-        return None
+    from rakis_py.protocol.errors import PacketRejected
+    from rakis_py.protocol.packets import decode_envelope
 
     def decode(env: dict):
         try:
