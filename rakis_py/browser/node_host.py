@@ -34,9 +34,10 @@ import random
 import traceback
 from typing import Any, Optional
 
-from ..protocol.identity import Identity
+from ..protocol.identity import Identity, packet_verifier
 from ..protocol.node import Node, NodeConfig
 from ..runtime.storage import DATA_TABLES
+from . import webcrypto
 from .codec import BadEvent, action_to_dict, dumps, event_from_dict
 from .dataset import TabDataset, retention_from_options
 
@@ -76,7 +77,9 @@ class NodeHost:
               expected_id: Optional[str] = None, crypto: str = "",
               dataset_json: Optional[str] = None) -> "NodeHost":
         """A node for this identity; restored from `tables_json` when it holds any record."""
-        identity = Identity.from_private_key(private_key_hex)
+        provider = webcrypto.chosen()
+        identity = Identity.from_private_key(private_key_hex, provider)
+        verify = packet_verifier(provider)
         if expected_id and identity.synthient_id != expected_id:
             raise ValueError(f"identity mismatch: the page derived {expected_id[:12]}…, "
                              f"Python derived {identity.synthient_id[:12]}…")
@@ -91,9 +94,9 @@ class NodeHost:
             dataset = TabDataset(identity.synthient_id, int(d.get("started") or now), protocol,
                                  retention_from_options(d.get("retention")))
         if any(tables.get(t) for t in DATA_TABLES):
-            node, actions = Node.restore(config, identity, rng, tables, int(now))
+            node, actions = Node.restore(config, identity, rng, tables, int(now), verify=verify)
             return cls(node, list(actions), True, crypto, dataset)
-        return cls(Node(config, identity, rng), [], False, crypto, dataset)
+        return cls(Node(config, identity, rng, verify=verify), [], False, crypto, dataset)
 
     @property
     def synthient_id(self) -> str:

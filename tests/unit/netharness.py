@@ -18,11 +18,15 @@ from rakis_py.protocol.actions import (CancelTimer, Persist, RunEmbedding, RunIn
                                        SetTimer)
 from rakis_py.protocol.events import (EmbeddingFinished, InferenceFinished, PacketReceived,
                                       RequestSubmitted, TimerFired, WorkerStatus)
-from rakis_py.protocol.identity import Identity
+from rakis_py.protocol.identity import Identity, packet_verifier
 from rakis_py.protocol.node import Node, NodeConfig
 from rakis_py.protocol.notices import ConsensusReached, Notice, Submitted
 
 NBYTES = 48  # 384 bits, all-MiniLM-L6-v2
+
+# The Ed25519 provider every node of a Net signs and verifies with (None: CPython's
+# `cryptography`); the Pyodide build test sets a Node.js one.
+CRYPTO = None
 
 
 def _bits_from(seed: bytes) -> bytes:
@@ -66,8 +70,9 @@ class Net:
         self.now = self.start
         self.nodes, self.ids = [], []
         for i, _ in enumerate(self.specs):
-            ident = Identity.from_private_key(hashlib.sha256(f"node{i}-{self.seed}".encode()).digest())
-            self.nodes.append(Node(NodeConfig(), ident, random.Random(self.seed * 1000 + i)))
+            ident = Identity.from_private_key(hashlib.sha256(f"node{i}-{self.seed}".encode()).digest(), CRYPTO)
+            self.nodes.append(Node(NodeConfig(), ident, random.Random(self.seed * 1000 + i),
+                                   verify=packet_verifier(CRYPTO)))
             self.ids.append(ident.synthient_id)
         self.heap: list = []
         self.seq = 0
@@ -174,7 +179,8 @@ class Net:
         node = self.nodes[i]
         tables = {name: list(t.values()) for name, t in self.tables[i].items()}
         self.timers = {k: v for k, v in self.timers.items() if k[0] != i}
-        new, actions = Node.restore(node.config, node.identity, random.Random(99 + i), tables, self.now)
+        new, actions = Node.restore(node.config, node.identity, random.Random(99 + i), tables, self.now,
+                                    verify=packet_verifier(CRYPTO))
         self.nodes[i] = new
         for w in node.workers():
             for a in new.handle(WorkerStatus(w.worker_id, w.kind, w.model, "ready"), self.now):
