@@ -1,4 +1,4 @@
-"""A node's Ed25519 identity and v1 packet signatures (spec §2.1-§2.2, §3).
+"""A node's Ed25519 identity and v1 packet signatures (v1 spec §2.1-§2.2, §3).
 
 synthientId = lowercase hex of the 32-byte public key; signature = lowercase hex of Ed25519 over
 the UTF-8 of `js_stringify(packet)` (the inner packet only; the envelope is not signed).
@@ -76,7 +76,7 @@ class Identity:
         return self._provider.sign(self._private_key, packet_message(packet)).hex()
 
     def envelope(self, packet: dict) -> dict:
-        """The v1 wire envelope (spec §3) carrying `packet` and its signature."""
+        """The v1 wire envelope (v1 spec §3) carrying `packet` and its signature."""
         return {"synthientId": self.synthient_id, "signature": self.sign_packet(packet), "packet": packet}
 
     def __repr__(self) -> str:  # never print the private key

@@ -1,6 +1,6 @@
-"""The peer table: who we heard from, on which channels, when, and what they report (spec §11).
+"""The peer table: who we heard from, on which channels, when, and what they report (v1 spec §11).
 
-Fixes over v1 (§15.17): `lastSeen` is refreshed by every packet a peer sends (v1 only set it on
+Fixes over v1 (v1 spec §15.17): `lastSeen` is refreshed by every packet a peer sends (v1 only set it on
 creation or from gossip), gossip picks the *most recent* peers (v1 picked the oldest 200 of the
 12 h window), gossip never moves `lastSeen` past our own clock, gossip-only peers get 0 rather
 than NaN workers, and hostile numbers (NaN, negative, absurd) are ignored.
@@ -40,7 +40,7 @@ DEFAULT_MAX_PEERS = 10_000            # gossip can name arbitrary ids: bound the
 _SYNTHIENT_ID = re.compile(r"^[0-9a-f]{64}$")
 _CHANNEL = re.compile(r"^[A-Za-z0-9_.:-]{1,32}$")
 
-# Which peerStatusUpdate statuses carry which totals (v1 §11).
+# Which peerStatusUpdate statuses carry which totals (v1 spec §11).
 _TOKEN_STATUSES = frozenset({"boot", "completed_inference"})
 _WORKER_STATUSES = frozenset({"loaded_worker"})
 
@@ -116,7 +116,7 @@ class PeerTable:
     """Per-peer records keyed by synthientId. Pure: time comes in as `now`, randomness as `rng`.
 
     `identity_check(synthient_id, identity) -> bool` decides whether a claimed chain identity
-    is kept; the default keeps it as a *claim* (v1's check was tautological, §15.13, and EVM
+    is kept; the default keeps it as a *claim* (v1's check was tautological, v1 spec §15.13, and EVM
     signature recovery is not available in the sans-IO core).
     """
 

@@ -24,14 +24,14 @@ __all__ = [
     "V2_PUBLISHERS", "V2_VERIFY_BUDGET_MS", "V2_REASK_MS", "V2_MAX_COMMITS",
 ]
 
-# v1 timing (spec §8, settings.ts:209-211): fixed windows after the deadline.
+# v1 timing (v1 spec §8, settings.ts:209-211): fixed windows after the deadline.
 V1_REVEAL_ISSUE_MS = 15_000
 V1_REVEAL_TIMEOUT_MS = 35_000
 V1_CONSENSUS_WINDOW_MS = 40_000
 V1_TIMER_SLACK_MS = 1      # JS setTimeout fires after its delay, never at it (Dexie `between` is upper-exclusive)
 V1_CONSENSUS_OFFSET_MS = 10
 
-# v2 defaults, used when the request's security frame does not say (DESIGN.md 5). The windows are
+# v2 defaults, used when the request's security frame does not say (docs/protocol-v2.md). The windows are
 # upper bounds: every phase closes as soon as it is complete.
 V2_COMMIT_GRACE_MS = 2_000
 V2_COORDINATOR_TIMEOUT_MS = 3_000
@@ -48,7 +48,7 @@ V2_REASK_MS = 8_000            # after the reveal window: a verifier still lacki
 # 6 needed at secPercentage 0.5 and ~7 s of re-embedding per quorum (550 ms each).
 V2_MAX_COMMITS = 12
 
-# Quorum statuses (v1 names, spec §9.1).
+# Quorum statuses (v1 names, v1 spec §9.1).
 AWAITING_COMMITMENTS = "awaiting_commitments"
 AWAITING_REVEAL = "awaiting_reveal"
 AWAITING_CONSENSUS = "awaiting_consensus"
