@@ -313,24 +313,24 @@ class Node:
             # The peer table sanitises gossip itself (hostile numbers, v1's NaN totals).
             self.peers.merge_known_peers(envelope["packet"].get("peerList") or [], now)
             return
-        rid = getattr(p, "request_id", None)
-        if rid is None or t in self._PEER_TYPES:
+        if t in self._PEER_TYPES:
             return
+        rid = p.request_id          # every other packet type names its request
         req = self.requests.get(rid)
         if req is None:
             # Out-of-order delivery: hold it until the request arrives (v1 dropped these).
             if t in self._HELD_TYPES and env is not None:
                 self._hold(rid, env, channel, now)
             return
-        rules = self.rules_for(req)
         if t == "inferenceCommit":
             self._on_commit(req, sid, p, now)
         elif t == "inferenceRevealRequest":
-            rules.on_reveal_request(req, sid, p, envelope, channel, now)
+            self._rules[req.frame.protocol].on_reveal_request(req, sid, p, envelope, channel, now)
         elif t == "inferenceReveal":
-            rules.on_reveal(req, self.quorums.get(rid), sid, p, envelope, channel, now, env)
+            self._rules[req.frame.protocol].on_reveal(req, self.quorums.get(rid), sid, p, envelope,
+                                                      channel, now, env)
         elif t == "inferenceRevealMissing":
-            rules.on_reveal_missing(sid, p, now)
+            self._rules[req.frame.protocol].on_reveal_missing(sid, p, now)
         elif t == "inferenceQuorumComputed":
             self._on_external_consensus(sid, p, envelope["packet"], now)
         elif t == "inferenceRevealRejected":

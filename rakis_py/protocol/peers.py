@@ -323,11 +323,12 @@ class PeerTable:
     def _add_channels(record: dict, channels: Iterable[Any]) -> bool:
         """Add the valid, new channel names (as many as fit under MAX_CHANNELS, in the given
         order) to the record's sorted seenOn; True when it grew."""
-        fresh = [c for c in channels if _valid_channel(c) and c not in record["seenOn"]]
-        room = MAX_CHANNELS - len(record["seenOn"])
+        seen = record["seenOn"]
+        fresh = [c for c in channels if c not in seen and _valid_channel(c)]   # known: the usual case
+        room = MAX_CHANNELS - len(seen)
         if not fresh or room <= 0:
             return False
-        record["seenOn"] = sorted(set(record["seenOn"]) | set(fresh[:room]))
+        record["seenOn"] = sorted(set(seen) | set(fresh[:room]))
         return True
 
     def _insert(self, synthient_id: str, now: int) -> dict:

@@ -56,7 +56,7 @@ request by all of them. Definitions (these are what the summary JSON reports):
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 
 from rakis_py.protocol.notices import ConsensusReached, RequestChanged, RequestState, ResultReceived
