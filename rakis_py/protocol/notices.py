@@ -38,6 +38,7 @@ class RequestState(str, Enum):
 class Notice:
     """Base of every notice. `KIND` names it in the page's JSON."""
 
+    __slots__ = ()     # notices are many (one per packet on a recording node): no per-instance dict
     KIND: ClassVar[str] = ""
     # (python attribute, JSON key) in the order the page receives them; None values are left out
     # unless the key is in _KEEP_NONE.
@@ -59,7 +60,7 @@ def _json(*pairs: str) -> tuple[tuple[str, str], ...]:
     return tuple(tuple(p.split(":")) if ":" in p else (p, p) for p in pairs)  # type: ignore[misc]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RequestChanged(Notice):
     """A request moved to `state` on this node. Only the fields of that state are set."""
 
@@ -107,7 +108,7 @@ _REQUEST_EXTRAS = _json("from_id:fromSynthientId", "ending_at:endingAt", "protoc
                         "commits", "coordinator", "max_commits:maxCommits")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Submitted(Notice):
     """The local user's request went out under `request_id`."""
 
@@ -117,7 +118,7 @@ class Submitted(Notice):
     t: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PacketSent(Notice):
     """We signed and sent a packet of `type`."""
 
@@ -129,7 +130,7 @@ class PacketSent(Notice):
     t: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PacketSeen(Notice):
     """A received packet that passed the checks (`outcome` "accepted") or was a copy of one we
     have ("duplicate") or our own echo ("own_echo"). `output_chars`: a reveal's output length
@@ -150,7 +151,7 @@ class PacketSeen(Notice):
     output_chars: Optional[int] = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PacketRefused(Notice):
     """A received packet refused (`code`: errors.RejectCode value), or our own refused by our rules."""
 
@@ -166,7 +167,7 @@ class PacketRefused(Notice):
     size: Optional[int] = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CommitStored(Notice):
     """A commit joined a request's quorum (`committed`: commits held now)."""
 
@@ -181,7 +182,7 @@ class CommitStored(Notice):
                 "committed": self.committed, "t": self.t}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RevealStored(Notice):
     """A reveal opened its commit (`revealed`: reveals held now). The inference, output length and
     bits are for the dataset (not sent to the page)."""
@@ -200,7 +201,7 @@ class RevealStored(Notice):
                 "revealed": self.revealed, "t": self.t}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ConsensusReached(Notice):
     """This node computed a consensus outcome for a request (a v2 node may compute again when a
     late reveal or a better commit set arrives: the latest one counts). `debug` (cluster sizes and
@@ -228,7 +229,7 @@ class ConsensusReached(Notice):
     debug: Optional[dict] = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ResultReceived(Notice):
     """Another node published its result (an inferenceQuorumComputed); agree/disagree count the
     published results against the reference (results.agreement). `packet` is the received packet."""
@@ -246,7 +247,7 @@ class ResultReceived(Notice):
     packet: Optional[dict] = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RevealRejectedSeen(Notice):
     """A node said a reveal failed its check (a v1 inferenceRevealRejected)."""
 
@@ -260,7 +261,7 @@ class RevealRejectedSeen(Notice):
     t: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class WorkerChanged(Notice):
     """A model worker reported a state (events.WorkerStatus, as the node applied it)."""
 
@@ -278,7 +279,7 @@ class WorkerChanged(Notice):
     t: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Log(Notice):
     """A line for the node's log."""
 

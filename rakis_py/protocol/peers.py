@@ -226,7 +226,8 @@ class PeerTable:
         if not record["direct"]:
             record["direct"] = True
             changed = True
-        changed |= self._add_channels(record, (channel,))
+        if channel not in record["seenOn"]:
+            changed |= self._add_channels(record, (channel,))
         fields = fields if isinstance(fields, Mapping) else {}
         if packet_type == "peerStatusUpdate":
             changed |= self._apply_status(record, fields)
