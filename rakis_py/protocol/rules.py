@@ -11,6 +11,7 @@ work), so a restore needs nothing from here.
 
 from __future__ import annotations
 
+import weakref
 from typing import TYPE_CHECKING, Any, Optional
 
 from .consensus import ConsensusOutcome
@@ -35,7 +36,9 @@ class Rules:
     announces_inferencing: bool = False         # a peerStatusUpdate "inferencing" when an inference starts
 
     def __init__(self, node: "Node") -> None:
-        self.node = node
+        # A weak reference: a strong one would make every node a reference cycle, which only the
+        # cyclic collector frees (the simulator drops thousands of departed nodes' cores).
+        self.node = weakref.proxy(node)
 
     # --- timing
     def last_at(self, req: Request) -> int:
