@@ -1,18 +1,18 @@
 """`DatasetRecorder`: turns a node's actions into `rakis-dataset/1` records (pure, sans-IO).
 
-Feed it every action list `Node.handle` returns, with the same `now` (action objects, or their
-JSON form from `rakis_py.browser.codec.action_to_dict`):
+Feed it every action list `Node.handle` returns, with the same `now`:
 
     rec = DatasetRecorder(node_id, runtime="browser", started=now)
     new_records = rec.feed(node.handle(event, now), now)
     ...
     write_jsonl(rec.records(), path)
 
-It reads `Emit` (packet, rejected, request, quorum, consensus, external, revealRejected, worker),
-`Send` (our own packets and published results, with their encoded size) and a few `Persist`
-records that carry what the emits leave out (peers, the full packets for reveal embeddings and
-output sizes, consensus debug for cluster distances, published results' commit sets). Everything
-else is ignored. Records are kept in bounded buffers (`Retention`): raw packets for a shorter span
+Each notice (protocol/notices.py) becomes its record (`_ON`): PacketSeen and PacketRefused a
+`packet`, RequestChanged a `request` (and an inference's `worker` speed), CommitStored a `commit`,
+RevealStored a `reveal`, ConsensusReached a `consensus` (and its rejections' `verification`s),
+ResultReceived a `published`, RevealRejectedSeen a `verification`, WorkerChanged a `worker`.
+`Send` gives `sent` (with the encoded size) and our own `published`; the peers table's `Persist`
+records give `peer` samples. Everything else is ignored. Records are kept in bounded buffers (`Retention`): raw packets for a shorter span
 than the compact analytics records, since they dominate the volume (v1 kept only 5,000 packets).
 """
 
@@ -22,11 +22,12 @@ import hashlib
 import json
 from collections import deque
 from dataclasses import asdict, dataclass
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Iterable, Optional
 
+from ..protocol import notices as N
+from ..protocol.actions import Persist, Send
 from .schema import RAW_KINDS, SCHEMA, new_record
 
-STASH_CAP = 4096          # pending per-packet details awaiting their emit (bounded against floods)
 
 
 @dataclass(frozen=True)
@@ -49,24 +50,15 @@ def estimate_tokens(text: Optional[str]) -> int:
     return max(1, round(len(text) / 4))
 
 
+def estimate_tokens_of_chars(chars: Optional[int]) -> int:
+    """`estimate_tokens` of a text of `chars` characters."""
+    return max(1, round(chars / 4)) if chars else 0
+
+
 def commit_set_identity(inference_ids: Iterable[str]) -> str:
     """A short identity of a set of inferenceIds (order-free): sha256 of the sorted ids."""
     joined = "\n".join(sorted(inference_ids))
     return hashlib.sha256(joined.encode("utf-8")).hexdigest()[:16]
-
-
-def _bytes_hex(value: Any) -> Optional[str]:
-    """A typed-array field (bytes, list of ints, JS index-keyed object) as hex, or None."""
-    try:
-        if value is None:
-            return None
-        if isinstance(value, (bytes, bytearray)):
-            return bytes(value).hex()
-        if isinstance(value, dict):
-            value = [value[str(i)] for i in range(len(value))]
-        return bytes(int(v) & 0xFF for v in value).hex()
-    except (KeyError, TypeError, ValueError):
-        return None
 
 
 def _encoded_size(envelope: dict) -> int:
@@ -116,12 +108,7 @@ class DatasetRecorder:
         self._raw: deque = deque()
         self._compact: deque = deque()
         self._seq = 0
-        self._counts: dict[str, list[int]] = {}           # requestId -> [committed, revealed]
-        self._inferring: dict[str, tuple[int, str]] = {}  # requestId -> (start t, workerId)
-        self._reveals: dict[tuple, dict] = {}             # (requestId, synthientId) -> reveal details
-        self._packet_tokens: dict[tuple, int] = {}        # (sid, requestId) -> tokens of a stored reveal
-        self._debug: dict[str, dict] = {}                 # requestId -> consensus record (Persist)
-        self._external: dict[tuple, dict] = {}            # (requestId, verifiedBy) -> packet (Persist)
+        self._counts: dict[str, list[int]] = {}           # requestId -> [committed, revealed] as last announced
         self._peers: dict[str, tuple] = {}                # sid -> (last sample t, material state)
 
     # ------------------------------------------------------------------ input
@@ -130,18 +117,9 @@ class DatasetRecorder:
         """Take one batch of node actions; return the records they produced (also buffered)."""
         out: list[dict] = []
         for a in actions:
-            if isinstance(a, dict):         # the page's JSON form (browser/codec.action_to_dict)
-                name = {"emit": "Emit", "send": "Send", "persist": "Persist"}.get(a.get("type"), "")
-                get = a.get
-            else:
-                name = type(a).__name__
-                get = lambda key, _a=a: getattr(_a, key, None)  # noqa: E731
-            if name == "Emit":
-                self._on_emit(get("kind"), get("data") or {}, now, out)
-            elif name == "Send":
-                self._on_send(get("envelope") or {}, get("to"), now, out)
-            elif name == "Persist" and get("record") is not None:
-                self._on_persist(get("table"), get("record"), now, out)
+            on = self._ON.get(type(a))
+            if on is not None:
+                on(self, a, now, out)
         for r in out:
             self._keep(r)
         return out
@@ -151,110 +129,81 @@ class DatasetRecorder:
         kept = sorted(list(self._raw) + list(self._compact), key=lambda x: (x[1].get("t", 0), x[0]))
         return [self.meta] + [r for _, r in kept]
 
-    # ------------------------------------------------------------------ emits
+    # ------------------------------------------------------------------ notices, one record kind each
 
-    def _on_emit(self, kind: str, d: dict, now: int, out: list) -> None:
-        t = d.get("t", now)
-        if kind == "packet":
-            sid, rid = d.get("synthientId"), d.get("requestId")
-            tokens = self._packet_tokens.pop((sid, rid), None) if d.get("outcome") == "accepted" else None
-            out.append(new_record("packet", t=t, type=d.get("type"), channel=d.get("channel", "?"),
-                                  size=d.get("size"), outcome=d.get("outcome", "accepted"),
-                                  requestId=rid, createdAt=d.get("createdAt"), tokens=tokens,
-                                  **{"from": sid}))
-        elif kind == "rejected":
-            out.append(new_record("packet", t=t, type=d.get("type"), channel=d.get("channel", "?"),
-                                  size=d.get("size"), outcome=d.get("code", "rejected"),
-                                  **{"from": d.get("synthientId")}))
-        elif kind == "request":
-            self._on_request(d, t, out)
-        elif kind == "quorum":
-            rid, sid = d.get("requestId"), d.get("synthientId")
-            counts = self._counts.setdefault(rid, [0, 0])
-            if d.get("event") == "commit":
-                counts[0] = d.get("committed", counts[0] + 1)
-                out.append(new_record("commit", t=t, requestId=rid, synthientId=sid, committed=counts[0]))
-            elif d.get("event") == "reveal":
-                counts[1] = d.get("revealed", counts[1] + 1)
-                extra = self._reveals.pop((rid, sid), {})
-                out.append(new_record("reveal", t=t, requestId=rid, synthientId=sid,
-                                      revealed=counts[1], **extra))
-        elif kind == "consensus":
-            self._on_consensus(d, t, out)
-        elif kind == "external":
-            rid, by = d.get("requestId"), d.get("verifiedBy")
-            p = self._external.pop((rid, by), {})
-            out.append(self._published(p, rid, by, t, own=False, bEmbeddingHash=d.get("bEmbeddingHash"),
-                                       agree=d.get("agree"), disagree=d.get("disagree")))
-        elif kind == "revealRejected":
-            out.append(new_record("verification", t=t, requestId=d.get("requestId"), ok=False,
-                                  synthientId=None, inferenceId=d.get("inferenceId"),
-                                  reason=d.get("reason"), by=d.get("by") or "?"))
-        elif kind == "worker":
-            out.append(new_record("worker", t=t, workerId=d.get("workerId"), workerKind=d.get("kind"),
-                                  model=d.get("model"), backend=d.get("backend"), state=d.get("state")))
+    def _on_packet(self, n: N.PacketSeen, now: int, out: list) -> None:
+        tokens = (estimate_tokens_of_chars(n.output_chars)
+                  if n.outcome == "accepted" and n.output_chars is not None else None)
+        out.append(new_record("packet", t=n.t, type=n.type, channel=n.channel or "?", size=n.size,
+                              outcome=n.outcome, requestId=n.request_id, createdAt=n.created_at,
+                              tokens=tokens, **{"from": n.synthient_id}))
 
-    def _on_request(self, d: dict, t: int, out: list) -> None:
-        rid, state = d.get("requestId"), d.get("state")
-        out.append(new_record("request", **{**d, "t": t}))
-        if state == "inferring":
-            self._inferring[rid] = (t, d.get("workerId"))
-        elif state in ("inferred", "inference_failed"):
-            start, worker = self._inferring.pop(rid, (None, None))
-            tokens = d.get("tokens")
-            if state == "inferred" and start is not None and tokens is not None and worker:
-                secs = max(t - start, 1) / 1000
-                out.append(new_record("worker", t=t, workerId=worker, workerKind="llm", state="ready",
-                                      tokens=tokens, tokensPerSecond=round(tokens / secs, 3)))
+    def _on_refused(self, n: N.PacketRefused, now: int, out: list) -> None:
+        out.append(new_record("packet", t=n.t, type=n.type, channel=n.channel or "?", size=n.size,
+                              outcome=n.code, **{"from": n.synthient_id}))
 
-    def _on_consensus(self, d: dict, t: int, out: list) -> None:
-        rid = d.get("requestId")
-        committed, revealed = self._counts.get(rid, [None, None])
-        stored = self._debug.pop(rid, {})
-        dist = cluster_distances(stored.get("debug") or {})
-        out.append(new_record("consensus", t=t, requestId=rid, success=bool(d.get("success")),
-                              reason=d.get("reason"), failure=d.get("failure"),
-                              protocol=d.get("protocol"), jointHash=d.get("jointHash"),
-                              accepted=d.get("accepted"), winner=d.get("winner"),
-                              commitSetHash=d.get("commitSetHash"), committed=committed,
-                              revealed=revealed, rejected=d.get("rejected"), **dist))
-        for r in stored.get("rejections") or []:
-            out.append(new_record("verification", t=t, requestId=rid, ok=False, by="self",
+    def _on_request(self, n: N.RequestChanged, now: int, out: list) -> None:
+        out.append(new_record("request", **n.to_json()))
+        if (n.state is N.RequestState.INFERRED and n.started_at is not None and n.tokens is not None
+                and n.job_worker_id):
+            secs = max(n.t - n.started_at, 1) / 1000
+            out.append(new_record("worker", t=n.t, workerId=n.job_worker_id, workerKind="llm", state="ready",
+                                  tokens=n.tokens, tokensPerSecond=round(n.tokens / secs, 3)))
+
+    def _on_commit(self, n: N.CommitStored, now: int, out: list) -> None:
+        self._counts.setdefault(n.request_id, [0, 0])[0] = n.committed
+        out.append(new_record("commit", t=n.t, requestId=n.request_id, synthientId=n.synthient_id,
+                              committed=n.committed))
+
+    def _on_reveal(self, n: N.RevealStored, now: int, out: list) -> None:
+        self._counts.setdefault(n.request_id, [0, 0])[1] = n.revealed
+        out.append(new_record("reveal", t=n.t, requestId=n.request_id, synthientId=n.synthient_id,
+                              revealed=n.revealed, inferenceId=n.inference_id,
+                              tokens=estimate_tokens_of_chars(n.output_chars),
+                              bEmbedding=n.b_embedding.hex() if n.b_embedding is not None else None))
+
+    def _on_consensus(self, n: N.ConsensusReached, now: int, out: list) -> None:
+        committed, revealed = self._counts.get(n.request_id, [None, None])
+        dist = cluster_distances(n.debug or {})
+        out.append(new_record("consensus", t=n.t, requestId=n.request_id, success=bool(n.success),
+                              reason=n.reason, failure=n.failure, protocol=n.protocol,
+                              jointHash=n.joint_hash, accepted=n.accepted, winner=n.winner,
+                              commitSetHash=n.commit_set_hash, committed=committed,
+                              revealed=revealed, rejected=n.rejected, **dist))
+        for r in n.rejections or []:
+            out.append(new_record("verification", t=n.t, requestId=n.request_id, ok=False, by="self",
                                   synthientId=r.get("synthientId"), inferenceId=r.get("inferenceId"),
                                   reason=r.get("reason")))
 
-    # ------------------------------------------------------------------ sends and persists
+    def _on_result(self, n: N.ResultReceived, now: int, out: list) -> None:
+        out.append(self._published(n.packet or {}, n.request_id, n.verified_by, n.t, own=False,
+                                   bEmbeddingHash=n.b_embedding_hash, agree=n.agree, disagree=n.disagree))
 
-    def _on_send(self, envelope: dict, to: Optional[Sequence], now: int, out: list) -> None:
+    def _on_reveal_rejected(self, n: N.RevealRejectedSeen, now: int, out: list) -> None:
+        out.append(new_record("verification", t=n.t, requestId=n.request_id, ok=False,
+                              synthientId=None, inferenceId=n.inference_id, reason=n.reason, by=n.by or "?"))
+
+    def _on_worker(self, n: N.WorkerChanged, now: int, out: list) -> None:
+        out.append(new_record("worker", t=n.t, workerId=n.worker_id, workerKind=n.kind,
+                              model=n.model, backend=n.backend, state=n.state))
+
+    # ------------------------------------------------------------------ sends and peers
+
+    def _on_send(self, a: Send, now: int, out: list) -> None:
+        envelope, to = a.envelope or {}, a.to
         p = envelope.get("packet") or {}
         ptype = p.get("type")
         out.append(new_record("sent", t=now, type=ptype or "?", requestId=p.get("requestId"),
                               size=_encoded_size(envelope), to=len(to) if to is not None else None))
-        if ptype == "inferenceReveal":
-            self._stash_reveal(self.node_id, p)
-        elif ptype == "inferenceQuorumComputed":
+        if ptype == "inferenceQuorumComputed":
             out.append(self._published(p, p.get("requestId"), self.node_id, now, own=True,
                                        bEmbeddingHash=(p.get("validSingleInference") or {}).get("bEmbeddingHash")))
 
-    def _on_persist(self, table: str, record: dict, now: int, out: list) -> None:
-        if table == "packets":
-            p, sid = record.get("packet") or {}, record.get("synthientId")
-            if p.get("type") == "inferenceReveal":
-                tokens = self._stash_reveal(sid, p)
-                self._bounded_put(self._packet_tokens, (sid, p.get("requestId")), tokens)
-        elif table == "consensusResults":
-            self._bounded_put(self._debug, record.get("requestId"), record)
-        elif table == "externalConsensusResults":
-            self._bounded_put(self._external, (record.get("requestId"), record.get("verifiedBy")), record)
-        elif table == "peers":
-            self._on_peer(record, now, out)
-
-    def _stash_reveal(self, sid: str, p: dict) -> int:
-        tokens = estimate_tokens(p.get("output"))
-        self._bounded_put(self._reveals, (p.get("requestId"), sid),
-                          {"inferenceId": p.get("inferenceId"), "tokens": tokens,
-                           "bEmbedding": _bytes_hex(p.get("bEmbedding"))})
-        return tokens
+    def _on_persist(self, a: Persist, now: int, out: list) -> None:
+        # Peer samples come from the peers table's records (the node announces no peer notices:
+        # one per received packet would flood the page).
+        if a.table == "peers" and a.record is not None:
+            self._on_peer(a.record, now, out)
 
     def _on_peer(self, r: dict, now: int, out: list) -> None:
         sid = r.get("synthientId")
@@ -281,13 +230,14 @@ class DatasetRecorder:
                           valid=len(p.get("validInferences") or []) if p else None,
                           commitSetHash=p.get("commitSetHash"), **extra)
 
-    @staticmethod
-    def _bounded_put(stash: dict, key: Any, value: Any) -> None:
-        if len(stash) >= STASH_CAP and key not in stash:
-            stash.pop(next(iter(stash)))
-        stash[key] = value
-
     # ------------------------------------------------------------------ retention
+
+    _ON: dict[type, Any] = {
+        N.PacketSeen: _on_packet, N.PacketRefused: _on_refused, N.RequestChanged: _on_request,
+        N.CommitStored: _on_commit, N.RevealStored: _on_reveal, N.ConsensusReached: _on_consensus,
+        N.ResultReceived: _on_result, N.RevealRejectedSeen: _on_reveal_rejected, N.WorkerChanged: _on_worker,
+        Send: _on_send, Persist: _on_persist,
+    }
 
     def _keep(self, record: dict) -> None:
         if not self.keep:

@@ -19,7 +19,8 @@ Events from JS (all times are ms since the epoch; `now` is Date.now() at the cro
   {type: "embeddingFailed", jobId, error}
 
 Actions to JS: {type: "send"|"runInference"|"runEmbedding"|"persist"|"setTimer"|"cancelTimer"|"emit",
-...fields in camelCase} (see `action_to_dict`).
+...fields in camelCase} (see `action_to_dict`); a notice (protocol/notices.py) crosses as
+{type: "emit", kind: notice.KIND, data: notice.to_json()}.
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ import json
 from typing import Any, Callable
 
 from ..protocol import events as ev
-from ..protocol.actions import (CancelTimer, Emit, Persist, RunEmbedding, RunInference, Send,
-                                SetTimer)
+from ..protocol.actions import CancelTimer, Persist, RunEmbedding, RunInference, Send, SetTimer
+from ..protocol.notices import Notice
 from ..protocol.quorum import max_commits_problem
 
 DEFAULT_LLM_MODEL = "SmolLM2-135M-Instruct"
@@ -103,15 +104,8 @@ def _submit(o: dict, now: int) -> ev.RequestSubmitted:
     )
 
 
-def _booted(o: dict, now: int) -> Any:
-    booted = getattr(ev, "Booted", None)
-    if booted is None:
-        raise BadEvent("boot: this core has no Booted event")
-    return booted()
-
-
 _EVENTS: dict[str, Callable[[dict, int], Any]] = {
-    "boot": _booted,
+    "boot": lambda o, now: ev.Booted(),
     "packet": lambda o, now: ev.PacketReceived(
         data=_req(o, "data", (dict, str)), channel=_req(o, "channel", str),
         received_at=int(_opt(o, "receivedAt", int, now)),
@@ -169,8 +163,8 @@ def action_to_dict(action: Any) -> dict:
         return {"type": "setTimer", "timerId": action.timer_id, "at": action.at}
     if isinstance(action, CancelTimer):
         return {"type": "cancelTimer", "timerId": action.timer_id}
-    if isinstance(action, Emit):
-        return {"type": "emit", "kind": action.kind, "data": action.data}
+    if isinstance(action, Notice):
+        return {"type": "emit", "kind": action.KIND, "data": action.to_json()}
     raise TypeError(f"unknown action {type(action).__name__}")
 
 

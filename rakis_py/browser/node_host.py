@@ -39,10 +39,11 @@ from dataclasses import MISSING, fields
 from typing import Any, Optional
 
 from ..protocol.events import RequestSubmitted
-from ..protocol.identity import Identity
+from ..protocol.identity import Identity, packet_verifier
 from ..protocol.node import Node, NodeConfig
 from ..protocol.quorum import V2_MAX_COMMITS, V2_SEC_DISTANCE_BITS
 from ..runtime.storage import DATA_TABLES
+from . import webcrypto
 from .codec import DEFAULT_LLM_MODEL, BadEvent, action_to_dict, dumps, event_from_dict
 from .dataset import TabDataset, retention_from_options
 
@@ -82,7 +83,9 @@ class NodeHost:
               expected_id: Optional[str] = None, crypto: str = "",
               dataset_json: Optional[str] = None) -> "NodeHost":
         """A node for this identity; restored from `tables_json` when it holds any record."""
-        identity = Identity.from_private_key(private_key_hex)
+        provider = webcrypto.chosen()
+        identity = Identity.from_private_key(private_key_hex, provider)
+        verify = packet_verifier(provider)
         if expected_id and identity.synthient_id != expected_id:
             raise ValueError(f"identity mismatch: the page derived {expected_id[:12]}…, "
                              f"Python derived {identity.synthient_id[:12]}…")
@@ -97,9 +100,9 @@ class NodeHost:
             dataset = TabDataset(identity.synthient_id, int(d.get("started") or now), protocol,
                                  retention_from_options(d.get("retention")))
         if any(tables.get(t) for t in DATA_TABLES):
-            node, actions = Node.restore(config, identity, rng, tables, int(now))
+            node, actions = Node.restore(config, identity, rng, tables, int(now), verify=verify)
             return cls(node, list(actions), True, crypto, dataset)
-        return cls(Node(config, identity, rng), [], False, crypto, dataset)
+        return cls(Node(config, identity, rng, verify=verify), [], False, crypto, dataset)
 
     @property
     def synthient_id(self) -> str:
@@ -140,7 +143,7 @@ class NodeHost:
             elif a["type"] == "persist" and a["table"] == "peers":
                 sids[a["key"]] = None
         views = [v for v in map(self.node.request_view, rids) if v is not None]
-        peers = [r for r in map(self.node.peers.to_record, sids) if r is not None]
+        peers = [r for r in map(self.node.peer_record, sids) if r is not None]
         actions.append({"type": "emit", "kind": "status",
                         "data": {"status": self._status(), "requests": views, "peers": peers}})
         return dumps(actions)
@@ -160,13 +163,13 @@ class NodeHost:
 
     def _workers(self) -> list[dict]:
         return [{"workerId": w.worker_id, "kind": w.kind, "model": w.model, "state": w.state,
-                 "backend": w.backend, "busy": w.job is not None} for w in self.node.workers.values()]
+                 "backend": w.backend, "busy": w.busy} for w in self.node.workers()]
 
     def request_view(self, request_id: str) -> str:
         return dumps(self.node.request_view(str(request_id)))
 
     def requests(self) -> str:
-        views = [self.node.request_view(rid) for rid in self.node.requests]
+        views = [self.node.request_view(rid) for rid in self.node.request_ids()]
         views = [v for v in views if v is not None]
         views.sort(key=lambda v: v.get("endingAt") or 0, reverse=True)
         return dumps(views)
@@ -175,27 +178,22 @@ class NodeHost:
         return dumps(self._status())
 
     def _status(self) -> dict:
-        n = self.node
-        return {"synthientId": n.me, "crypto": self.crypto, "restored": self.restored,
-                "workers": self._workers(), "peers": len(n.peers), "totalTokens": n.total_tokens,
-                "requests": len(n.requests)}
+        s = self.node.status()
+        return {"synthientId": s.synthient_id, "crypto": self.crypto, "restored": self.restored,
+                "workers": self._workers(), "peers": s.peers, "totalTokens": s.total_tokens,
+                "requests": s.requests}
 
     def commits(self, request_id: str) -> str:
         """The commits (and whether each was revealed) of one request, in arrival order."""
-        q = self.node.quorums.get(str(request_id))
-        if q is None:
-            return dumps([])
-        agreed = {(sid, inf) for sid, inf, _ in q.agreed or []}
         return dumps([{"synthientId": c.synthient_id, "inferenceId": c.inference_id,
                        "bEmbeddingHash": c.b_embedding_hash, "receivedAt": c.received_at,
-                       "revealed": c.output is not None, "revealedAt": c.revealed_at,
-                       "inAgreedSet": (c.synthient_id, c.inference_id) in agreed}
-                      for c in q.commits])
+                       "revealed": c.revealed, "revealedAt": c.revealed_at,
+                       "inAgreedSet": c.in_agreed_set}
+                      for c in self.node.commits(str(request_id))])
 
     def peer_table(self, now: int, limit: int = 100) -> str:
         """The node's peer table for the UI: every peer ever seen (window = all time), newest first."""
-        records = self.node.peers.active(int(now), int(now) + 1)
-        return dumps(records[: int(limit)])
+        return dumps(self.node.peer_records()[: int(limit)])
 
 
 def request_defaults() -> str:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from ..protocol.crypto import CryptographyProvider, Ed25519Provider, set_default_provider
+from ..protocol.crypto import CryptographyProvider, Ed25519Provider
 
 
 class WebCryptoEd25519:
@@ -71,8 +71,17 @@ def choose_provider(bridge: Any = None, run_sync: Callable[[Any], Any] | None = 
     return WebCryptoEd25519(bridge, run_sync), "webcrypto"
 
 
+_chosen: Ed25519Provider | None = None
+
+
 def install(bridge: Any = None, run_sync: Callable[[Any], Any] | None = None) -> str:
-    """Make the chosen provider the process default (identity signing and packet checks use it)."""
-    provider, name = choose_provider(bridge, run_sync)
-    set_default_provider(provider)
+    """Choose the tab's provider (the page calls this once, before `node_host.start`), which
+    `node_host` then passes to the node's Identity and signature check. Returns its name."""
+    global _chosen
+    _chosen, name = choose_provider(bridge, run_sync)
     return name
+
+
+def chosen() -> Ed25519Provider | None:
+    """The provider `install` chose (None before: CPython's default then applies)."""
+    return _chosen

@@ -3,7 +3,7 @@
 `CoreDriver` owns the core `Node`, feeds it events (boot, packets from the rooms, timers) with the
 wall clock in ms, and carries out what it returns, as the page's bridge does (web/js/bridge.js):
 every `Persist` of one answer in one SQLite transaction, `SetTimer`/`CancelTimer` on the asyncio
-loop, `Send` through the `send` callback (every live channel), `Emit` to the log. A core error on
+loop, `Send` through the `send` callback (every live channel), notices to the log. A core error on
 one event is logged, never raised (one bad packet or bug must not stop the node).
 
 A follower has no model workers, so the core never asks it to run a job; if it did, the job fails
@@ -19,16 +19,17 @@ import time
 import traceback
 from typing import Callable, Optional
 
-from ..protocol.actions import CancelTimer, Emit, Persist, RunEmbedding, RunInference, Send, SetTimer
+from ..protocol.actions import CancelTimer, Persist, RunEmbedding, RunInference, Send, SetTimer
 from ..protocol.events import Booted, EmbeddingFailed, InferenceFailed, PacketReceived, TimerFired
 from ..protocol.node import Node, NodeConfig
+from ..protocol.notices import Notice
 from ..runtime.sqlite_store import SqliteStorage
 from ..runtime.storage import DATA_TABLES
 
 __all__ = ["CoreDriver", "now_ms"]
 
 log = logging.getLogger("rakis.node.core")
-# Emits worth a line at INFO (the rest at DEBUG): what an operator follows.
+# Notices (by KIND) worth a line at INFO (the rest at DEBUG): what an operator follows.
 INFO_EMITS = {"consensus", "submitted", "error"}
 
 
@@ -96,8 +97,8 @@ class CoreDriver:
                 handle = self._timers.pop(a.timer_id, None)
                 if handle:
                     handle.cancel()
-            elif isinstance(a, Emit):
-                self._emit(a.kind, a.data)
+            elif isinstance(a, Notice):
+                self._emit(a.KIND, a.to_json())
             elif isinstance(a, RunInference):
                 follow_up.append(InferenceFailed(a.job_id, "this node runs no models"))
             elif isinstance(a, RunEmbedding):
@@ -128,9 +129,9 @@ class CoreDriver:
         return self.node.request_view(request_id) if self.node else None
 
     def status(self) -> dict:
-        n = self.node
-        return {"synthientId": n.me, "restored": self.restored, "peers": len(n.peers),
-                "requests": len(n.requests), "totalTokens": n.total_tokens}
+        s = self.node.status()
+        return {"synthientId": s.synthient_id, "restored": self.restored, "peers": s.peers,
+                "requests": s.requests, "totalTokens": s.total_tokens}
 
     def close(self) -> None:
         for handle in self._timers.values():

@@ -1,9 +1,15 @@
-"""Actions the node returns. The adapter carries them out (send, run a model, store, arm a timer)."""
+"""Actions the node returns. The adapter carries them out (send, run a model, store, arm a timer)
+and hands the notices (notices.py) to whoever listens (UI, metrics, the dataset recorder)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Optional
+from dataclasses import dataclass, field
+from typing import Optional
+
+from .notices import Notice
+from .packets import Envelope
+
+__all__ = ["Action", "CancelTimer", "Persist", "RunEmbedding", "RunInference", "Send", "SetTimer"]
 
 
 @dataclass(frozen=True)
@@ -13,6 +19,9 @@ class Send:
 
     envelope: dict
     to: Optional[tuple[str, ...]] = None
+    # Our own packet as the node decoded it (the typed model it acted on): an adapter that decodes
+    # what it sends for its receivers (the simulator) can use it instead of decoding again.
+    decoded: Optional[Envelope] = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -55,13 +64,5 @@ class CancelTimer:
     timer_id: str
 
 
-@dataclass(frozen=True)
-class Emit:
-    """Something for the UI, the log or the analytics dataset. kind examples: "log", "packet",
-    "rejected", "request", "quorum", "consensus", "peer", "worker"."""
-
-    kind: str
-    data: dict[str, Any]
-
-
-Action = Send | RunInference | RunEmbedding | Persist | SetTimer | CancelTimer | Emit
+Action = Send | RunInference | RunEmbedding | Persist | SetTimer | CancelTimer | Notice
+"""What `Node.handle` returns: the six commands above, and notices (notices.py) of what happened."""

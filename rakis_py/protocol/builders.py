@@ -1,4 +1,4 @@
-"""Builders of outgoing packets: plain dicts in v1's field order (spec §4).
+"""Builders of outgoing packets: plain dicts in v1's field order (v1 spec §4).
 
 Key order matters because the signature covers `js_stringify(packet)`: building fields in the
 order v1 builds them gives byte-identical packets to a v1 node's for the same values. Builders
@@ -61,7 +61,7 @@ def _float32_list(values: Iterable[float]) -> list[float]:
 
 def chain_identity(address: str, chain: str, signed_with_wallet: str,
                    synthient_id_signature: str) -> dict:
-    """A ChainIdentity in the order v1's addChainIdentity builds it (spec §2.5)."""
+    """A ChainIdentity in the order v1's addChainIdentity builds it (v1 spec §2.5)."""
     return {"address": address, "chain": chain, "signedWithWallet": signed_with_wallet,
             "synthientIdSignature": synthient_id_signature}
 
@@ -69,7 +69,7 @@ def chain_identity(address: str, chain: str, signed_with_wallet: str,
 def known_peer_entry(synthient_id: str, total_workers: float, total_tokens: float,
                      last_seen: str, seen_on: Sequence[str],
                      identities: Optional[Sequence[Mapping]] = None) -> dict:
-    """One knownPeers entry (spec §4.5/§11); `identities` is left out when None."""
+    """One knownPeers entry (v1 spec §4.5/§11); `identities` is left out when None."""
     entry: dict[str, Any] = {"synthientId": synthient_id}
     if identities is not None:
         entry["identities"] = [dict(i) for i in identities]
@@ -168,7 +168,7 @@ def p2p_inference_request(request_id: str, prompt: str, accepted_models: Sequenc
                           from_chain: str = "rakis", block_number: int = 0,
                           temperature: float = 1, max_tokens: int = 2048,
                           payload_created_at: Optional[str] = None) -> dict:
-    """p2pInferenceRequest; defaults are v1's UI values (spec §8). The payload's createdAt
+    """p2pInferenceRequest; defaults are v1's UI values (v1 spec §8). The payload's createdAt
     (the basis of the request deadline) defaults to the packet's."""
     payload = {"fromChain": from_chain, "blockNumber": block_number,
                "createdAt": created_at if payload_created_at is None else payload_created_at,

@@ -1,4 +1,4 @@
-"""JavaScript-compatible JSON serialisation (`JSON.stringify`), the bytes v1 signs (spec §2.2, §20).
+"""JavaScript-compatible JSON serialisation (`JSON.stringify`), the bytes v1 signs (v1 spec §2.2, §20).
 
 A v1 verifier re-serialises the packet it parsed with `JSON.stringify` and checks the signature
 over those bytes, so what we sign must match JavaScript byte for byte:
@@ -67,7 +67,7 @@ def js_number(x: float | int) -> str:
 
 
 def _from_exponent_repr(r: str) -> str:
-    """Spec §20 steps 2-4 from Python's exponent-form repr, e.g. '1.0000000116860974e-07'."""
+    """v1 spec §20 steps 2-4 from Python's exponent-form repr, e.g. '1.0000000116860974e-07'."""
     sign = ""
     if r[0] == "-":
         sign, r = "-", r[1:]

@@ -1,7 +1,7 @@
 """Embedding consensus: the commit/joint hashes, v1's algorithm reproduced exactly, and v2's fix.
 
-v1 (spec §7) is kept step by step, weaknesses included, so a v2 node can read and recompute what a v1
-node publishes. v2 (DESIGN.md points 1-3) fixes what the stability test showed to be broken:
+v1 (v1 spec §7) is kept step by step, weaknesses included, so a v2 node can read and recompute what a v1
+node publishes. v2 (docs/protocol-v2.md) fixes what the stability test showed to be broken:
 Hamming distance in bits instead of Euclidean over packed bytes, bounded bit tolerance when checking
 a reveal, every reveal checked (our own too), and a result that depends only on the agreed commit set
 (canonical order, cluster size over that set, total tie-breaks, exact integer winner index), so every
@@ -43,12 +43,12 @@ __all__ = [
     "run_consensus_v2",
 ]
 
-# Outcome reasons (v1 strings, spec §7).
+# Outcome reasons (v1 strings, v1 spec §7).
 REASON_SUCCESS = "success"
 REASON_THRESHOLD = "did_not_reach_threshold_after_prune"
 REASON_NO_CLUSTER = "no_clusters_found_of_needed_size"
 
-# Rejection reasons. The first two are v1's wire `rejectReason.type` values (spec §4.10).
+# Rejection reasons. The first two are v1's wire `rejectReason.type` values (v1 spec §4.10).
 REJECT_THRESHOLD = "computed_bembedding_fails_threshold"
 REJECT_HASH_MISMATCH = "bembedding_hash_mismatch"
 # v2 only, never put on the wire as-is: the verifier holds no recomputation of this output
@@ -107,14 +107,14 @@ class ConsensusOutcome:
 # --------------------------------------------------------------------------------------------
 
 def binary_embedding_hash(bembedding: bytes, synthient_id: str) -> str:
-    """v1 commit hash (spec §2.3): sha256(bEmbedding bytes || utf8(synthientId)), lowercase hex."""
+    """v1 commit hash (v1 spec §2.3): sha256(bEmbedding bytes || utf8(synthientId)), lowercase hex."""
     h = hashlib.sha256(bytes(bembedding))
     h.update(synthient_id.encode("utf-8"))
     return h.hexdigest()
 
 
 def joint_hash(request_id: str, accepted: Sequence[Union[CommitEntry, tuple[str, str]]]) -> str:
-    """sha256 hex of utf8(requestId + concat(bEmbeddingHash + inferenceId)) over `accepted` (§7 step 8).
+    """sha256 hex of utf8(requestId + concat(bEmbeddingHash + inferenceId)) over `accepted` (v1 spec §7 step 8).
 
     Takes CommitEntry objects or (b_embedding_hash, inference_id) pairs.
     """
@@ -197,7 +197,7 @@ def hamming_matrix(bits: np.ndarray) -> np.ndarray:
 
 
 def euclidean_byte_matrix(bits: np.ndarray) -> np.ndarray:
-    """v1 distance (§7 step 5): Euclidean over packed bytes as integers 0..255; float64, diagonal 0.
+    """v1 distance (v1 spec §7 step 5): Euclidean over packed bytes as integers 0..255; float64, diagonal 0.
 
     Squared distances are computed exactly (integer-valued float64 sums far below 2**53), so the one
     correctly rounded sqrt gives the same double as JS's loop + Math.sqrt.
@@ -259,7 +259,7 @@ def _ceil_fraction(p: float, n: int) -> int:
 
 
 # --------------------------------------------------------------------------------------------
-# v1 (spec §7, exact)
+# v1 (v1 spec §7, exact)
 # --------------------------------------------------------------------------------------------
 
 def _v1_distance_matrix(embs: list[bytes]) -> np.ndarray:
@@ -295,10 +295,10 @@ def run_consensus_v1(
     *,
     bembedding_threshold: float = 0.0,
 ) -> ConsensusOutcome:
-    """v1 consensus exactly as `consensus-core.ts` runs it (spec §7), weaknesses kept (§15)."""
+    """v1 consensus exactly as `consensus-core.ts` runs it (v1 spec §7), weaknesses kept (v1 spec §15)."""
     commits = list(commits_in_local_order)
 
-    # 1. Over ALL commits, unrevealed included (§15.7); JS float Math.ceil.
+    # 1. Over ALL commits, unrevealed included (v1 spec §15.7); JS float Math.ceil.
     needed = _ceil_js(sec_percentage, len(commits))
 
     # 2. Drop commits without a reveal.
@@ -309,7 +309,7 @@ def run_consensus_v1(
     rejections: list[Rejection] = []
     for c in revealed:
         rev = bytes(c.b_embedding)  # type: ignore[arg-type]
-        if c.synthient_id == our_id:  # own commit accepted unchecked (§15.8)
+        if c.synthient_id == our_id:  # own commit accepted unchecked (v1 spec §15.8)
             verified.append(c)
             continue
         computed = recomputed_by_output.get(c.output)  # type: ignore[arg-type]
@@ -317,7 +317,7 @@ def run_consensus_v1(
             continue
         computed = bytes(computed)
         sim = js_cosine_similarity(rev, computed)
-        if sim < 1 - bembedding_threshold:  # exact-byte check in practice (§15.11)
+        if sim < 1 - bembedding_threshold:  # exact-byte check in practice (v1 spec §15.11)
             rejections.append(
                 Rejection(c.inference_id, c.synthient_id, REJECT_THRESHOLD, computed, rev, None,
                           c.b_embedding_hash)
@@ -369,7 +369,7 @@ def run_consensus_v1(
 
 
 # --------------------------------------------------------------------------------------------
-# v2 (DESIGN.md 1-3)
+# v2 (docs/protocol-v2.md)
 # --------------------------------------------------------------------------------------------
 
 def _canonical_key(c: CommitEntry) -> tuple:

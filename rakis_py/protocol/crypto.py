@@ -1,7 +1,7 @@
 """Ed25519 behind a small synchronous provider interface, so each platform can plug its own.
 
 CPython (and Pyodide, which ships `cryptography`) use `CryptographyProvider`. A browser build
-may install another provider with `set_default_provider` (e.g. one backed by a JS library).
+pass another provider to `Identity` and `identity.packet_verifier` (e.g. one backed by a JS library).
 WebCrypto's Ed25519 is async: a browser adapter that wants it verifies outside the core; the
 core itself only ever calls this sync interface.
 
@@ -23,8 +23,7 @@ from typing import Protocol, runtime_checkable
 __all__ = [
     "Ed25519Provider",
     "CryptographyProvider",
-    "default_provider",
-    "set_default_provider",
+    "cryptography_provider",
 ]
 
 
@@ -67,8 +66,8 @@ class CryptographyProvider:
             from cryptography.exceptions import InvalidSignature
         except ImportError as e:
             raise RuntimeError(
-                "the 'cryptography' package is not available; install it or call "
-                "rakis_py.protocol.crypto.set_default_provider() with another Ed25519Provider"
+                "the 'cryptography' package is not available; install it or pass another "
+                "Ed25519Provider to Identity / packet_verifier"
             ) from e
         self._invalid_signature = InvalidSignature
 
@@ -100,20 +99,14 @@ def _check_len(what: str, b: object, n: int) -> None:
         raise ValueError(f"{what} must be {n} bytes")
 
 
-_default: Ed25519Provider | None = None
+_cryptography: Ed25519Provider | None = None
 
 
-def default_provider() -> Ed25519Provider:
-    """The provider installed with `set_default_provider`, else a `CryptographyProvider`."""
-    global _default
-    if _default is None:
-        _default = CryptographyProvider()
-    return _default
-
-
-def set_default_provider(provider: Ed25519Provider | None) -> None:
-    """Install the process-wide provider (None: back to the lazy `CryptographyProvider`)."""
-    global _default
-    if provider is not None and not isinstance(provider, Ed25519Provider):
-        raise TypeError("provider must have public_key(), sign() and verify()")
-    _default = provider
+def cryptography_provider() -> Ed25519Provider:
+    """The CPython default a caller gets when it passes no provider: one shared
+    `CryptographyProvider` (stateless; built on first use). Raises RuntimeError without the
+    `cryptography` package (Pyodide): there, pass a provider (browser/webcrypto.py)."""
+    global _cryptography
+    if _cryptography is None:
+        _cryptography = CryptographyProvider()
+    return _cryptography

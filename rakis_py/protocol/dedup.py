@@ -1,4 +1,4 @@
-"""Duplicate and replay protection for received packets (fixes spec §3.1 and §15.15).
+"""Duplicate and replay protection for received packets (fixes v1 spec §3.1 and §15.15).
 
 v1 deduplicated only against the rows of its packet table (about 5050), and never looked at
 `createdAt`, so any packet older than the table could be replayed. Here two small parts work
@@ -26,6 +26,8 @@ from __future__ import annotations
 from typing import Iterable
 
 from .errors import PacketRejected, RejectCode
+
+__all__ = ["SeenSignatures", "ReplayGuard", "DEFAULT_PAST_MS", "DEFAULT_FUTURE_MS"]
 
 DEFAULT_PAST_MS = 10 * 60_000
 DEFAULT_FUTURE_MS = 2 * 60_000

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import Enum
 
+__all__ = ["RejectCode", "PacketRejected"]
+
 
 class RejectCode(str, Enum):
     """Why an incoming packet was refused. Stable strings: they are logged and exported."""

@@ -5,6 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+__all__ = [
+    "Event", "PacketReceived", "Booted", "TimerFired", "RequestSubmitted", "WorkerStatus",
+    "InferenceFinished", "InferenceFailed", "EmbeddingFinished", "EmbeddingFailed",
+]
+
 
 @dataclass(frozen=True)
 class PacketReceived:

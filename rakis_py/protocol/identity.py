@@ -1,4 +1,4 @@
-"""A node's Ed25519 identity and v1 packet signatures (spec §2.1-§2.2, §3).
+"""A node's Ed25519 identity and v1 packet signatures (v1 spec §2.1-§2.2, §3).
 
 synthientId = lowercase hex of the 32-byte public key; signature = lowercase hex of Ed25519 over
 the UTF-8 of `js_stringify(packet)` (the inner packet only; the envelope is not signed).
@@ -13,9 +13,11 @@ from __future__ import annotations
 import re
 
 from .canonical import js_stringify
-from .crypto import Ed25519Provider, default_provider
+from typing import Callable
 
-__all__ = ["Identity", "verify_packet", "packet_message"]
+from .crypto import Ed25519Provider, cryptography_provider
+
+__all__ = ["Identity", "verify_packet", "packet_verifier", "packet_message"]
 
 _ID_RE = re.compile(r"[0-9a-f]{64}\Z")
 _SIG_RE = re.compile(r"[0-9a-f]{128}\Z")
@@ -36,8 +38,8 @@ class Identity:
         if not isinstance(private_key, (bytes, bytearray)) or len(private_key) != 32:
             raise ValueError("private key must be 32 bytes")
         self._private_key = bytes(private_key)
-        self._provider = provider
-        self._public_key = self._crypto().public_key(self._private_key)
+        self._provider = provider or cryptography_provider()
+        self._public_key = self._provider.public_key(self._private_key)
 
     @classmethod
     def from_private_key(cls, key: bytes | str, provider: Ed25519Provider | None = None) -> Identity:
@@ -55,10 +57,6 @@ class Identity:
             raise ValueError("generate() needs exactly 32 random bytes")
         return cls(random_bytes, provider)
 
-    def _crypto(self) -> Ed25519Provider:
-        # Resolved per call so a provider installed later with set_default_provider applies.
-        return self._provider or default_provider()
-
     @property
     def synthient_id(self) -> str:
         return self._public_key.hex()
@@ -75,10 +73,10 @@ class Identity:
         """Lowercase hex Ed25519 signature over UTF-8 of js_stringify(packet)."""
         if not isinstance(packet, dict):
             raise TypeError("a packet is a dict")
-        return self._crypto().sign(self._private_key, packet_message(packet)).hex()
+        return self._provider.sign(self._private_key, packet_message(packet)).hex()
 
     def envelope(self, packet: dict) -> dict:
-        """The v1 wire envelope (spec §3) carrying `packet` and its signature."""
+        """The v1 wire envelope (v1 spec §3) carrying `packet` and its signature."""
         return {"synthientId": self.synthient_id, "signature": self.sign_packet(packet), "packet": packet}
 
     def __repr__(self) -> str:  # never print the private key
@@ -95,7 +93,8 @@ def verify_packet(
 
     False for anything malformed: ids/signatures that are not lowercase hex of the right length,
     a packet that is not a dict or cannot be serialised, invalid points, wrong signatures.
-    (Only a missing Ed25519 provider raises: RuntimeError from `default_provider()`.)
+    (Only a missing Ed25519 provider raises: RuntimeError when no provider is passed and the
+    `cryptography` package is absent.)
     """
     if not (isinstance(synthient_id, str) and _ID_RE.match(synthient_id)):
         return False
@@ -104,9 +103,19 @@ def verify_packet(
     if not isinstance(packet, dict):
         return False
     # Outside the try: having no Ed25519 provider at all is a setup error, not bad input.
-    crypto = provider or default_provider()
+    crypto = provider or cryptography_provider()
     try:
         message = packet_message(packet)
         return bool(crypto.verify(bytes.fromhex(synthient_id), bytes.fromhex(signature), message))
     except Exception:  # untrusted input (or a misbehaving provider) must not crash the caller
         return False
+
+
+def packet_verifier(provider: Ed25519Provider | None = None) -> Callable[[str, str, dict], bool]:
+    """`verify_packet` bound to one provider: what `Node(verify=...)` takes."""
+    if provider is None:
+        return verify_packet
+
+    def verify(synthient_id: object, signature: object, packet: object) -> bool:
+        return verify_packet(synthient_id, signature, packet, provider)
+    return verify

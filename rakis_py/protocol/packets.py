@@ -1,4 +1,4 @@
-"""Packet schemas (spec §4 plus the v2 additions of docs/core-api.md) and the untrusted-input decoder.
+"""Packet schemas (v1 spec §4 plus the v2 additions of docs/core-api.md) and the untrusted-input decoder.
 
 Everything a peer sends passes through `decode_envelope` first. It checks, cheapest first: total
 size, nesting depth and JSON syntax (`untrusted_json`), the envelope shape, the packet `type`,
@@ -219,7 +219,7 @@ class _Model(BaseModel):
 # --- nested objects -----------------------------------------------------------------------
 
 class ChainIdentity(_Model):
-    """An EVM address bound to a synthientId (spec §2.5)."""
+    """An EVM address bound to a synthientId (v1 spec §2.5)."""
     chain: Str
     address: Str
     synthient_id_signature: Str
@@ -229,7 +229,7 @@ class ChainIdentity(_Model):
 class KnownPeerEntry(_Model):
     synthient_id: Hex64
     identities: Annotated[Optional[tuple[ChainIdentity, ...]], _max_len("max_small_list")] = None
-    # v1 may send null here (NaN totals for gossip-only peers, spec §15.17).
+    # v1 may send null here (NaN totals for gossip-only peers, v1 spec §15.17).
     total_workers: Optional[Stat] = None
     total_tokens: Optional[Stat] = None
     last_seen: Str
@@ -295,7 +295,7 @@ class RejectReasonHashMismatch(_Model):
     revealed_b_embedding: BEmbedding
 
 
-# --- packets (spec §4) --------------------------------------------------------------------
+# --- packets (v1 spec §4) --------------------------------------------------------------------
 
 class PeerStatusUpdate(_Model):
     """Common base of the status variants; `PeerStatusOther` holds statuses we do not know."""

@@ -1,14 +1,13 @@
-"""The peer table: who we heard from, on which channels, when, and what they report (spec §11).
+"""The peer table: who we heard from, on which channels, when, and what they report (v1 spec §11).
 
-Fixes over v1 (§15.17): `lastSeen` is refreshed by every packet a peer sends (v1 only set it on
+Fixes over v1 (v1 spec §15.17): `lastSeen` is refreshed by every packet a peer sends (v1 only set it on
 creation or from gossip), gossip picks the *most recent* peers (v1 picked the oldest 200 of the
 12 h window), gossip never moves `lastSeen` past our own clock, gossip-only peers get 0 rather
 than NaN workers, and hostile numbers (NaN, negative, absurd) are ignored.
 
-Persistence is cheap by design: `observe()` and `merge_known_peers()` return a record only for
-a *material* change (new peer, new channel, new chain identity, more tokens/workers), which the
-node persists at once; a refresh of `lastSeen`/`lastStatus` only marks the peer dirty, and the
-node persists those in bulk whenever it likes with `dirty()`.
+Every change marks the peer dirty; the node persists the dirty records once per event with
+`dirty()` (or drops them with `discard_dirty()` when it persists nothing). Channels are merged by
+one rule (`_add_channels`): valid names only, the set sorted, at most MAX_CHANNELS.
 
 Records are JSON-able dicts (camelCase, times in int ms) and go to the `peers` table keyed by
 synthientId: synthientId, seenOn (sorted channels), lastSeen, firstSeen, chainIds (claimed
@@ -24,6 +23,10 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Callable
 
+from .timefmt import parse_js_date
+
+__all__ = ["PeerTable"]
+
 DEFAULT_GOSSIP_WINDOW_MS = 12 * 3600_000
 DEFAULT_GOSSIP_LIMIT = 200
 DEFAULT_GOSSIP_EXPECTED = 40          # v1 peerCommunicationCount
@@ -37,7 +40,7 @@ DEFAULT_MAX_PEERS = 10_000            # gossip can name arbitrary ids: bound the
 _SYNTHIENT_ID = re.compile(r"^[0-9a-f]{64}$")
 _CHANNEL = re.compile(r"^[A-Za-z0-9_.:-]{1,32}$")
 
-# Which peerStatusUpdate statuses carry which totals (v1 §11).
+# Which peerStatusUpdate statuses carry which totals (v1 spec §11).
 _TOKEN_STATUSES = frozenset({"boot", "completed_inference"})
 _WORKER_STATUSES = frozenset({"loaded_worker"})
 
@@ -113,7 +116,7 @@ class PeerTable:
     """Per-peer records keyed by synthientId. Pure: time comes in as `now`, randomness as `rng`.
 
     `identity_check(synthient_id, identity) -> bool` decides whether a claimed chain identity
-    is kept; the default keeps it as a *claim* (v1's check was tautological, §15.13, and EVM
+    is kept; the default keeps it as a *claim* (v1's check was tautological, v1 spec §15.13, and EVM
     signature recovery is not available in the sans-IO core).
     """
 
@@ -145,11 +148,18 @@ class PeerTable:
         return _copy(record) if record is not None else None
 
     def active(self, now: int, within_ms: int) -> list[dict]:
-        """Peers seen in the last `within_ms`, most recent first."""
+        """Peers seen in the last `within_ms`, most recent first (copies)."""
         cutoff = now - within_ms
-        recent = [r for r in self._peers.values() if r["lastSeen"] >= cutoff]
-        recent.sort(key=lambda r: (-r["lastSeen"], r["synthientId"]))
-        return [_copy(r) for r in recent]
+        return self._newest_first(r for r in self._peers.values() if r["lastSeen"] >= cutoff)
+
+    def all_records(self) -> list[dict]:
+        """Every peer in the table, most recent first (copies)."""
+        return self._newest_first(self._peers.values())
+
+    @staticmethod
+    def _newest_first(records: Iterable[dict]) -> list[dict]:
+        ordered = sorted(records, key=lambda r: (-r["lastSeen"], r["synthientId"]))
+        return [_copy(r) for r in ordered]
 
     def stats(self, now: int, since_ms: int) -> dict:
         """Network totals over peers with `since_ms < lastSeen` (`since_ms` is a timestamp, as v1's
@@ -184,18 +194,13 @@ class PeerTable:
 
     # -- updates -----------------------------------------------------------------------------
 
-    def saw_copy(self, synthient_id: str, channel: str | None) -> bool:
+    def saw_copy(self, synthient_id: str, channel: str | None) -> None:
         """A later copy of a packet already accepted from a known peer arrived on `channel`: the
-        peer is also reachable there (seenOn is every channel it was ever seen on, as v1 §3.1;
-        the first copy's channel is the packet's deliveredThrough). True when seenOn grew."""
+        peer is also reachable there (seenOn is every channel it was ever seen on, as v1 spec §3.1;
+        the first copy's channel is the packet's deliveredThrough)."""
         record = self._peers.get(synthient_id)
-        if record is None or channel is None or not _valid_channel(channel) or channel in record["seenOn"]:
-            return False
-        if len(record["seenOn"]) >= MAX_CHANNELS:
-            return False
-        record["seenOn"] = sorted([*record["seenOn"], channel])
-        self._dirty[synthient_id] = None
-        return True
+        if record is not None and self._add_channels(record, (channel,)):
+            self._dirty[synthient_id] = None
 
     def observe(
         self,
@@ -204,15 +209,13 @@ class PeerTable:
         now: int,
         packet_type: str | None = None,
         fields: Mapping[str, Any] | None = None,
-    ) -> dict | None:
+    ) -> None:
         """Account for one verified packet from `synthient_id` received on `channel` at `now`.
 
         Handles peerStatusUpdate totals and peerConnectedChain identities from `fields` (the
-        raw packet); a knownPeers packet's list goes to `merge_known_peers`. Returns the record
-        when it changed materially (persist now), None otherwise; a mere lastSeen/lastStatus
-        refresh is left in `dirty()`."""
+        raw packet); a knownPeers packet's list goes to `merge_known_peers`."""
         if synthient_id == self.own_id or not _valid_id(synthient_id):
-            return None
+            return
         record = self._peers.get(synthient_id)
         changed = record is None
         if record is None:
@@ -223,10 +226,8 @@ class PeerTable:
         if not record["direct"]:
             record["direct"] = True
             changed = True
-        if channel is not None and _valid_channel(channel) and channel not in record["seenOn"]:
-            if len(record["seenOn"]) < MAX_CHANNELS:
-                record["seenOn"] = sorted([*record["seenOn"], channel])
-                changed = True
+        if channel not in record["seenOn"]:
+            changed |= self._add_channels(record, (channel,))
         fields = fields if isinstance(fields, Mapping) else {}
         if packet_type == "peerStatusUpdate":
             changed |= self._apply_status(record, fields)
@@ -234,16 +235,13 @@ class PeerTable:
             changed |= self._add_identities(record, fields.get("identities"))
         if changed:
             self._dirty[synthient_id] = None
-            return _copy(record)
-        return None
 
-    def merge_known_peers(self, entries: Iterable[Any], now: int) -> list[dict]:
-        """Merge a gossiped `knownPeers.peerList`. Returns the records that changed materially.
+    def merge_known_peers(self, entries: Iterable[Any], now: int) -> None:
+        """Merge a gossiped `knownPeers.peerList`.
 
         Per entry: union of seenOn, lastSeen = max(ours, theirs) but never beyond `now`, totals
         by max (hostile values ignored), identities added. Entries about ourselves or with a
         malformed id are skipped. `lastSeen` may be int ms or a v1 date string."""
-        changed_ids: dict[str, None] = {}
         for entry in entries or ():
             if not isinstance(entry, Mapping):
                 continue
@@ -266,11 +264,7 @@ class PeerTable:
                     self._dirty[sid] = None
             channels = entry.get("seenOn")
             if isinstance(channels, list):
-                fresh = [c for c in channels if _valid_channel(c) and c not in record["seenOn"]]
-                room = MAX_CHANNELS - len(record["seenOn"])
-                if fresh and room > 0:
-                    record["seenOn"] = sorted(set(record["seenOn"]) | set(fresh[:room]))
-                    changed = True
+                changed |= self._add_channels(record, channels)
             tokens = _positive_count(entry.get("totalTokens"), MAX_TOKENS)
             if tokens is not None and tokens > record["totalTokens"]:
                 record["totalTokens"] = tokens
@@ -282,8 +276,6 @@ class PeerTable:
             changed |= self._add_identities(record, entry.get("identities"))
             if changed:
                 self._dirty[sid] = None
-                changed_ids[sid] = None
-        return [_copy(self._peers[sid]) for sid in changed_ids if sid in self._peers]
 
     def dirty(self) -> list[tuple[str, dict | None]]:
         """Drain the ids changed since the last call: `(synthientId, record)` to upsert, or
@@ -296,10 +288,9 @@ class PeerTable:
         """Forget the changed ids without building records (a node that persists nothing)."""
         self._dirty.clear()
 
-    def load_records(self, records: Iterable[Any]) -> int:
+    def load_records(self, records: Iterable[Any]) -> None:
         """Restore from storage (not trusted: malformed records and fields are dropped).
-        Returns how many peers were loaded. Does not mark anything dirty."""
-        loaded = 0
+        Does not mark anything dirty."""
         for raw in records or ():
             if not isinstance(raw, Mapping):
                 continue
@@ -324,12 +315,22 @@ class PeerTable:
             record["direct"] = raw.get("direct") is True
             self._peers[sid] = record
             self._add_identities(record, raw.get("chainIds"), check=False)
-            loaded += 1
         self._evict_beyond_cap()
         self._dirty.clear()
-        return loaded
 
     # -- internals ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _add_channels(record: dict, channels: Iterable[Any]) -> bool:
+        """Add the valid, new channel names (as many as fit under MAX_CHANNELS, in the given
+        order) to the record's sorted seenOn; True when it grew."""
+        seen = record["seenOn"]
+        fresh = [c for c in channels if c not in seen and _valid_channel(c)]   # known: the usual case
+        room = MAX_CHANNELS - len(seen)
+        if not fresh or room <= 0:
+            return False
+        record["seenOn"] = sorted(set(seen) | set(fresh[:room]))
+        return True
 
     def _insert(self, synthient_id: str, now: int) -> dict:
         record = _new_record(synthient_id, now)
@@ -402,10 +403,6 @@ class PeerTable:
 def _gossip_time(value: Any) -> int | None:
     """A gossiped lastSeen as int ms: v2 may send ms, v1 sends a date string with offset."""
     if isinstance(value, str):
-        try:
-            from .timefmt import parse_js_date  # local import: sibling module, parsed on demand
-        except ImportError:  # pragma: no cover - only while timefmt is missing
-            return None
         try:
             return parse_js_date(value)
         except (ValueError, TypeError, OverflowError):

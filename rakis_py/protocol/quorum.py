@@ -1,7 +1,11 @@
 """Per-request quorum state: the commits a node knows, their reveals, the agreed commit set.
 
-Pure data with a record form for storage, so every state survives a restart. The rules that move a
-quorum between states live in node.py; the timing parameters of a request live in `Frame`.
+Data with a record form for storage, so every state survives a restart. Its status moves only
+through `Quorum.move`, checked against `TRANSITIONS` (one table; an illegal move raises
+`IllegalTransition`, a bug of ours, never a peer's fault). Every change (`move`, `update`, `add`,
+`remove`, `store_reveal`, `set_recomputed`) marks the quorum in the journal its node watches it
+with, and the node persists the marked quorums once at the end of each event. The rules that move
+a quorum live in rules_v1.py / rules_v2.py; the timing parameters of a request live in `Frame`.
 """
 
 from __future__ import annotations
@@ -10,14 +14,24 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-# v1 timing (spec §8, settings.ts:209-211): fixed windows after the deadline.
+__all__ = [
+    "Frame", "Quorum", "Commit", "TRANSITIONS", "IllegalTransition", "rank_key", "commit_set_hash",
+    "max_commits_problem", "AWAITING_COMMITMENTS", "AWAITING_REVEAL", "AWAITING_CONSENSUS",
+    "VERIFYING_CONSENSUS", "COMPLETED", "FAILED", "FINAL_STATUSES", "V1_REVEAL_ISSUE_MS",
+    "V1_REVEAL_TIMEOUT_MS", "V1_CONSENSUS_WINDOW_MS", "V1_TIMER_SLACK_MS",
+    "V1_CONSENSUS_OFFSET_MS", "V2_COMMIT_GRACE_MS", "V2_COORDINATOR_TIMEOUT_MS",
+    "V2_REVEAL_WINDOW_MS", "V2_CONSENSUS_WINDOW_MS", "V2_BIT_TOLERANCE", "V2_SEC_DISTANCE_BITS",
+    "V2_PUBLISHERS", "V2_VERIFY_BUDGET_MS", "V2_REASK_MS", "V2_MAX_COMMITS",
+]
+
+# v1 timing (v1 spec §8, settings.ts:209-211): fixed windows after the deadline.
 V1_REVEAL_ISSUE_MS = 15_000
 V1_REVEAL_TIMEOUT_MS = 35_000
 V1_CONSENSUS_WINDOW_MS = 40_000
 V1_TIMER_SLACK_MS = 1      # JS setTimeout fires after its delay, never at it (Dexie `between` is upper-exclusive)
 V1_CONSENSUS_OFFSET_MS = 10
 
-# v2 defaults, used when the request's security frame does not say (DESIGN.md 5). The windows are
+# v2 defaults, used when the request's security frame does not say (docs/protocol-v2.md). The windows are
 # upper bounds: every phase closes as soon as it is complete.
 V2_COMMIT_GRACE_MS = 2_000
 V2_COORDINATOR_TIMEOUT_MS = 3_000
@@ -34,7 +48,7 @@ V2_REASK_MS = 8_000            # after the reveal window: a verifier still lacki
 # 6 needed at secPercentage 0.5 and ~7 s of re-embedding per quorum (550 ms each).
 V2_MAX_COMMITS = 12
 
-# Quorum statuses (v1 names, spec §9.1).
+# Quorum statuses (v1 names, v1 spec §9.1).
 AWAITING_COMMITMENTS = "awaiting_commitments"
 AWAITING_REVEAL = "awaiting_reveal"
 AWAITING_CONSENSUS = "awaiting_consensus"
@@ -42,6 +56,37 @@ VERIFYING_CONSENSUS = "verifying_consensus"
 COMPLETED = "completed"
 FAILED = "failed"
 FINAL_STATUSES = (COMPLETED, FAILED)
+
+# The legal status moves, per protocol: TRANSITIONS[protocol][from] = the statuses it may move to.
+# v1 (v1 spec §6.7-6.11) walks the phases once. v2 may go back to awaiting_reveal from a final
+# status when a better-ranked commit set arrives, and computes again (completed or failed) when a
+# late reveal arrives; it never uses awaiting_consensus / verifying_consensus.
+TRANSITIONS: dict[int, dict[str, frozenset[str]]] = {
+    1: {
+        AWAITING_COMMITMENTS: frozenset({AWAITING_REVEAL, FAILED}),
+        AWAITING_REVEAL: frozenset({AWAITING_CONSENSUS, FAILED}),
+        AWAITING_CONSENSUS: frozenset({VERIFYING_CONSENSUS}),
+        VERIFYING_CONSENSUS: frozenset({COMPLETED, FAILED}),
+        COMPLETED: frozenset(),
+        FAILED: frozenset(),
+    },
+    2: {
+        AWAITING_COMMITMENTS: frozenset({AWAITING_REVEAL, FAILED}),
+        AWAITING_REVEAL: frozenset({AWAITING_REVEAL, COMPLETED, FAILED}),
+        COMPLETED: frozenset({AWAITING_REVEAL, COMPLETED, FAILED}),
+        FAILED: frozenset({AWAITING_REVEAL, COMPLETED, FAILED}),
+    },
+}
+
+# Fields `Quorum.update` may change (status only through `move`).
+_UPDATABLE = frozenset({"consensus_requested_at", "reveal_timer_armed", "agreed", "coordinator",
+                        "agreed_hash", "reveal_sent", "request_sent", "missing_sent", "failure",
+                        "result_key", "asked_at", "agreed_envelope", "publish_due"})
+_KEEP: Any = object()
+
+
+class IllegalTransition(RuntimeError):
+    """A quorum was asked to move where TRANSITIONS does not allow: a bug in the rules."""
 
 
 @dataclass(frozen=True)
@@ -183,13 +228,55 @@ class Quorum:
         self._by_sender: dict[str, Commit] = {}
         for c in self.commits:
             self._by_sender.setdefault(c.synthient_id, c)
+        self._journal: Optional[dict[str, None]] = None
+
+    # ------------------------------------------------------------------ changes
+
+    def watch(self, journal: dict[str, None]) -> "Quorum":
+        """Mark every later change of this quorum in `journal` (request ids, insertion-ordered)."""
+        self._journal = journal
+        return self
+
+    def _changed(self) -> None:
+        if self._journal is not None:
+            self._journal[self.request_id] = None
+
+    def move(self, status: str, failure: Any = _KEEP) -> None:
+        """Move to `status` (and set `failure` when given); raises IllegalTransition if the table
+        does not allow it."""
+        if status not in TRANSITIONS[self.protocol].get(self.status, ()):
+            raise IllegalTransition(f"quorum {self.request_id} (v{self.protocol}): {self.status} -> {status}")
+        self.status = status
+        if failure is not _KEEP:
+            self.failure = failure
+        self._changed()
+
+    def update(self, **fields: Any) -> None:
+        unknown = set(fields) - _UPDATABLE
+        if unknown:
+            raise AttributeError(f"Quorum.update: not updatable: {', '.join(sorted(unknown))}")
+        for name, value in fields.items():
+            setattr(self, name, value)
+        self._changed()
+
+    def store_reveal(self, c: Commit, output: str, bits: Optional[bytes], at: int,
+                     envelope: Optional[dict]) -> None:
+        c.output, c.b_embedding, c.revealed_at, c.reveal_envelope = output, bits, at, envelope
+        self._changed()
+
+    def set_recomputed(self, c: Commit, bits: Optional[bytes]) -> None:
+        """Our own embedding of `c`'s output (the verification input)."""
+        c.recomputed = bits
+        self._changed()
 
     def add(self, c: Commit) -> None:
         self.commits.append(c)
         self._by_key[c.key] = c
         self._by_sender.setdefault(c.synthient_id, c)
+        self._changed()
 
     def remove(self, c: Commit) -> None:
+        self._changed()
         self.commits.remove(c)
         del self._by_key[c.key]
         if self._by_sender.get(c.synthient_id) is c:

@@ -1,7 +1,7 @@
-"""Which inference to run next, and in which order to embed (spec §6.3 and §6.5). Pure functions.
+"""Which inference to run next, and in which order to embed (v1 spec §6.3 and §6.5). Pure functions.
 
 Fixes over v1: any accepted model that has a free worker is run (v1 always ran
-`acceptedModels[0]` and failed when only another accepted model was loaded, §15.6); the
+`acceptedModels[0]` and failed when only another accepted model was loaded, v1 spec §15.6); the
 request's `temperature` and `maxTokens` are carried to the engine (v1 ignored them); the
 embedding queue ages items so a low-priority item cannot be starved until it expires.
 
@@ -14,6 +14,11 @@ from __future__ import annotations
 import math
 import random
 from typing import Any, Collection, Iterable, Mapping, NamedTuple, Sequence
+
+__all__ = [
+    "pick_inference", "embedding_queue_order", "embedding_class", "InferencePick",
+    "sanitise_temperature", "sanitise_max_tokens",
+]
 
 DEFAULT_SIMILARITY_WINDOW_MS = 2000        # v1 requestSimilarityTimeWindowMs
 DEFAULT_TEMPERATURE = 1.0                  # v1 UI default and engine constant
@@ -120,7 +125,7 @@ def pick_inference(
     )
 
 
-# Embedding queue classes (§6.5), lower runs first.
+# Embedding queue classes (v1 spec §6.5), lower runs first.
 CLASS_STARVED = 0          # waited longer than starvation_ms: runs before everything else
 CLASS_OWN_VERIFICATION = 1  # consensus verification of a quorum we contributed to
 CLASS_RESULT = 2            # embedding of our own result (leads to our commit)
@@ -131,7 +136,7 @@ CONSENSUS_VERIFICATION = "consensusVerification"
 
 
 def embedding_class(item: Any) -> int:
-    """The §6.5 priority class of a queue item (without ageing)."""
+    """The v1 spec §6.5 priority class of a queue item (without ageing)."""
     kind = _get(item, "kind", "type")
     if kind == CONSENSUS_VERIFICATION:
         priority = _get(item, "priority", "priorityConsensusVerification", default=False)

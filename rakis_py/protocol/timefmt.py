@@ -1,4 +1,4 @@
-"""v1's `createdAt` dates: format (stringifyDateWithOffset, spec §3) and parse (what `Date` reads).
+"""v1's `createdAt` dates: format (stringifyDateWithOffset, v1 spec §3) and parse (what `Date` reads).
 
 Pure functions of their arguments: the caller passes epoch milliseconds and, for formatting, the
 local UTC offset in minutes *east* of UTC (+480 renders `+08:00`; this is the negation of JS

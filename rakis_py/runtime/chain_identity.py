@@ -1,4 +1,4 @@
-"""Check a peer's claimed EVM chain identity (spec §2.5), fixing v1's tautological check (§15.13).
+"""Check a peer's claimed EVM chain identity (v1 spec §2.5), fixing v1's tautological check (v1 spec §15.13).
 
 A v1 node proves it owns an EVM address by having the wallet `personal_sign` (EIP-191) its
 synthientId as text; peers receive `{chain, address, synthientIdSignature, signedWithWallet}`.

@@ -1,7 +1,7 @@
 """`Storage` on SQLite (stdlib `sqlite3`), for CPython nodes, the simulator and analytics.
 
 One table per name: `key TEXT PRIMARY KEY, record TEXT` (the record's JSON) plus copies of the
-few fields that are looked up or sorted by (v1 §9.1 indexes), each with an index. WAL journal;
+few fields that are looked up or sorted by (v1 spec §9.1 indexes), each with an index. WAL journal;
 each `apply` is one transaction, so a crash or a bad record leaves the previous state whole.
 Only `packets` is pruned (the newest `packet_cap` by `receivedTime`, and beyond them those inside
 the replay window up to `seen_cap`: `storage.packets_kept`); analytics tables are not.

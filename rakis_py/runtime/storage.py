@@ -15,18 +15,10 @@ import json
 from typing import Any, Iterable, Protocol, runtime_checkable
 
 from ..protocol.dedup import DEFAULT_FUTURE_MS, DEFAULT_PAST_MS
+from ..protocol.records import DATA_TABLES
 
-# v1 §9.1 table names, plus `meta` for small node state (dedup memory, counters).
-DATA_TABLES: tuple[str, ...] = (
-    "packets",
-    "peers",
-    "inferenceRequests",
-    "inferenceResults",
-    "inferenceEmbeddings",
-    "quorums",
-    "consensusResults",
-    "externalConsensusResults",
-)
+# The node's tables (v1 spec §9.1 names; the schema is protocol/records.py), plus `meta` for small
+# node state (dedup memory, counters).
 META_TABLE = "meta"
 TABLES: tuple[str, ...] = DATA_TABLES + (META_TABLE,)
 

@@ -1,7 +1,7 @@
 """Builds the real protocol core (`rakis_py.protocol.node.Node`) for one simulated node.
 
 The core is used unchanged; only its configuration is chosen here: no per-packet analytics
-``Emit("packet")`` and no ``Persist`` of every packet (the simulator keeps its own book of every
+``PacketSeen`` notice and no ``Persist`` of every packet (the simulator keeps its own book of every
 copy, and nothing reads the stored packets back), no state records at all for a node that never
 comes back (``persist_state=False``: nothing would read them), the embedding model name of the stand-in.
 Recorded observers (``record=True``) keep both, like a browser node, for their dataset.

@@ -2,7 +2,7 @@
 
 This is not a network: it decides, for every copy of every sent envelope, when it arrives or why
 it does not. A node's `Send` is fanned out to every online peer (or the addressed ones) on every
-channel, like v1 sending each envelope on all its transports (spec §10). Per copy:
+channel, like v1 sending each envelope on all its transports (v1 spec §10). Per copy:
 
 * latency: ``median(region_from, region_to) * channel.latency_factor * lognormal(0, sigma)
   + channel.extra_ms``, plus with probability ``stall_share`` a long stall (relay backlog,

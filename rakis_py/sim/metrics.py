@@ -6,7 +6,7 @@ request by all of them. Definitions (these are what the summary JSON reports):
 * request: one ``RequestSubmitted`` (the load model's arrivals).
 * participant: an honest node that sent an ``inferenceCommit`` for the request and was still
   online when the request's consensus should be done (``endingAt`` + reveal and consensus windows).
-* result of a node for a request: what the node computed, from its LATEST ``Emit("consensus", ...)``
+* result of a node for a request: what the node computed, from its LATEST ``ConsensusReached`` notice
   (a v2 node recomputes when a late reveal or a better commit set arrives; ``recomputed_verdicts``
   counts the verdicts replaced that way)
   (``success``, ``winner``/``bEmbeddingHash``, ``jointHash``), or else from the
@@ -14,8 +14,8 @@ request by all of them. Definitions (these are what the summary JSON reports):
   ``validInferenceJointHash``). Two results are identical when winner hash AND joint hash match.
 * quorum: a request for which at least ``quorum`` (the frame's threshold) commits were sent
   network-wide, or for which any node produced a result.
-* outcome of a node: its result, or else its failed consensus verdict (``Emit("consensus",
-  success=False)``: ``("failed", reason)``, e.g. no cluster of the needed size among the honest
+* outcome of a node: its result, or else its failed consensus verdict (``ConsensusReached``
+  with success False: ``("failed", reason)``, e.g. no cluster of the needed size among the honest
   outputs, which no protocol could certify). A participant that gave up (v2 ``following`` after
   a verification timeout) or never ran consensus has no outcome.
 * full agreement (per quorum): at least one honest node has an outcome, every honest node with an
@@ -41,8 +41,8 @@ request by all of them. Definitions (these are what the summary JSON reports):
   participants that never produced a result).
 * ``observer_divergence``: two always-online follower nodes in different regions (the stability
   test's two observers on different continents) each log the requests they learn of
-  (``Emit("request", state="requested")``) and the published results they receive
-  (``Emit("external")``: one per (request, verifier)); divergence = |A xor B| / |A or B| over
+  (``RequestChanged`` to ``REQUESTED``) and the published results they receive
+  (``ResultReceived``: one per (request, verifier)); divergence = |A xor B| / |A or B| over
   requests and results together (the test saw ~5%).
 * traffic, counting each sent envelope ONCE (redundant copies and receivers ignored, like the
   report's "packet size as proxy"): ``packets`` (envelopes sent), ``bytes`` (their encoded
@@ -56,8 +56,10 @@ request by all of them. Definitions (these are what the summary JSON reports):
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
+
+from rakis_py.protocol.notices import ConsensusReached, RequestChanged, RequestState, ResultReceived
 
 
 @dataclass
@@ -140,37 +142,37 @@ class Metrics:
             single = pkt.get("validSingleInference") or {}
             rec.published.setdefault(node, (single.get("bEmbeddingHash"), pkt.get("validInferenceJointHash")))
 
-    def on_emit(self, node: int, kind: str, data: dict) -> None:
-        self.emits[kind] += 1
+    def on_notice(self, node: int, n) -> None:
+        self.emits[n.KIND] += 1
         seen = self.observed.get(node)
         if seen is not None:
-            if kind == "request" and data.get("state") == "requested":
-                seen.add(("request", data.get("requestId")))
-            elif kind == "external":
-                seen.add(("result", data.get("requestId"), data.get("verifiedBy")))
-        if kind == "consensus":
-            rec = self.by_id.get(data.get("requestId"))
+            if type(n) is RequestChanged and n.state is RequestState.REQUESTED:
+                seen.add(("request", n.request_id))
+            elif type(n) is ResultReceived:
+                seen.add(("result", n.request_id, n.verified_by))
+        if type(n) is ConsensusReached:
+            rec = self.by_id.get(n.request_id)
             if rec is None:
                 return
             # A node's outcome is its LATEST verdict: a v2 node recomputes when a late reveal or a
             # better-ranked commit set arrives (the earlier one was shown only meanwhile).
-            if data.get("success"):
-                new = (data.get("winner"), data.get("jointHash"))
+            if n.success:
+                new = (n.winner, n.joint_hash)
                 if rec.computed.get(node, new) != new or node in rec.failed:
                     self.recomputed += 1
                 rec.computed[node] = new
                 rec.failed.pop(node, None)
             else:
-                why = str(data.get("failure") or data.get("reason") or "failed")
+                why = str(n.failure or n.reason or "failed")
                 rec.failure_reasons[why] += 1
                 if node in rec.computed:
                     self.recomputed += 1
                 rec.computed.pop(node, None)
                 rec.failed[node] = why
-        elif kind == "request" and data.get("state") == "failed" and data.get("reason"):
-            rec = self.by_id.get(data.get("requestId"))
+        elif type(n) is RequestChanged and n.state is RequestState.FAILED and n.reason:
+            rec = self.by_id.get(n.request_id)
             if rec is not None:
-                rec.failure_reasons[str(data["reason"])] += 1
+                rec.failure_reasons[str(n.reason)] += 1
 
     # -- judgement ----------------------------------------------------------------------------
     def judge(self, rec: RequestRecord, online_at) -> dict:

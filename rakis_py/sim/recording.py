@@ -3,7 +3,7 @@
 A browser tab records ITS OWN view (``rakis-dataset/1``, rakis_py.analytics: a ``DatasetRecorder``
 fed the actions its node returns). The simulator does the same for a few chosen nodes (the
 scenario's two observers by default, so ``rakis analyze`` can draw the two-observer charts): those
-nodes are built with full per-packet ``Emit``/``Persist`` (core_node.py ``record=True``), every
+nodes are built with full per-packet ``PacketSeen`` notices and ``Persist`` (core_node.py ``record=True``), every
 action list they return goes to their recorder, and each record is streamed to
 ``DIR/observer-<k>.jsonl`` as it is produced (meta first; records arrive in time order since
 virtual time only moves forward). Everything else in DIR is network-wide and simulator-only:

@@ -96,7 +96,7 @@ def st1() -> Scenario:
         observer_workers=2,
         # v1's four transports: two WebRTC meshes (fast, but some pairs never connect through
         # NAT) and two relays (every pair reachable, seconds slower). Which copy arrives first
-        # decides the local commit order v1's winner depends on (spec §7 step 7).
+        # decides the local commit order v1's winner depends on (v1 spec §7 step 7).
         links=LinkParams(
             sigma=0.8, stall_share=0.03, stall_mean_ms=6_000,
             channels=(

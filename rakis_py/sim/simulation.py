@@ -13,7 +13,7 @@ node's skewed clock, and carries out the actions it returns:
 ``Send`` -> LinkModel fan-out (encoded once, one shared envelope object for all receivers),
 ``RunInference``/``RunEmbedding`` -> stand-ins, finishing later in virtual time,
 ``SetTimer``/``CancelTimer`` -> engine callbacks with a generation check, ``Persist`` -> counted
-(and, for a node that will come back, written to its simulated storage), ``Emit`` -> metrics.
+(and, for a node that will come back, written to its simulated storage), notices -> metrics.
 
 Departures (nodes.py): both kinds stop the node at once (its running jobs and timers die with
 the tab: completions and timers of an earlier session never reach a later one); a ``crash``
@@ -55,11 +55,8 @@ NodeFactory = Callable[[NodeProfile, object, random.Random, Callable, Scenario],
 
 def _decoder():
     """Decode once per sent envelope and share the result (PacketReceived accepts an Envelope)."""
-    try:
-        from rakis_py.protocol.packets import decode_envelope
-        from rakis_py.protocol.errors import PacketRejected
-    except ImportError:
-        return None
+    from rakis_py.protocol.errors import PacketRejected
+    from rakis_py.protocol.packets import decode_envelope
 
     def decode(env: dict):
         try:
@@ -343,12 +340,12 @@ class Simulation:
                     # a copy, as storage holds it: later changes reach it only by another write
                     sn.unflushed.append((eng.now, act.table, act.key, copy.deepcopy(act.record)))
                     self._flush_writes(sn, eng.now - self.sc.node_model.crash_unflushed_ms)
-            elif t is A.Emit:
-                self.metrics.on_emit(i, act.kind, act.data)
             elif t is A.RunInference:
                 self._run_inference(i, sn, act)
             elif t is A.RunEmbedding:
                 self._run_embedding(i, sn, act)
+            else:
+                self.metrics.on_notice(i, act)
 
     def _fire(self, i: int, timer_id: str, gen: int) -> None:
         sn = self.nodes[i]
@@ -405,7 +402,7 @@ class Simulation:
             return
         now = self.engine.now
         fan = self.link.fanout(i, rec, now, size)
-        data = self.decode(env) if self.decode else env
+        data = (act.decoded or self.decode(env)) if self.decode else env
         names = self.link.channel_names
         at = self.engine.at
         deliver = self._deliver

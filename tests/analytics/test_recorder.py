@@ -7,7 +7,8 @@ from rakis_py.analytics.io import Dataset
 from rakis_py.analytics.recorder import (DatasetRecorder, Retention, cluster_distances,
                                          commit_set_identity)
 from rakis_py.analytics.schema import problems
-from rakis_py.protocol.actions import Emit, Persist, Send
+from rakis_py.protocol.actions import Persist, Send
+from rakis_py.protocol.notices import PacketRefused, PacketSeen, RequestChanged, RequestState, RevealStored
 from rakis_py.protocol.canonical import js_stringify
 
 from .recnet import NodeSpec, RecordedNet
@@ -16,15 +17,10 @@ NOW = 1_750_000_000_000
 ME, PEER = "a" * 64, "b" * 64
 
 
-def test_reveal_gets_embedding_and_tokens_from_the_stored_packet():
+def test_reveal_gets_embedding_and_tokens_from_its_notices():
     rec = DatasetRecorder(ME, "cpython", NOW)
-    reveal = {"type": "inferenceReveal", "requestId": "r1", "inferenceId": "r1.x",
-              "output": "x" * 40, "bEmbedding": {"0": 1, "1": 255}}
-    out = rec.feed([Persist("packets", f"{PEER}:sig", {"synthientId": PEER, "packet": reveal}),
-                    Emit("packet", {"t": NOW, "synthientId": PEER, "type": "inferenceReveal",
-                                    "channel": "nostr", "size": 321, "outcome": "accepted", "requestId": "r1"}),
-                    Emit("quorum", {"requestId": "r1", "event": "reveal", "synthientId": PEER,
-                                    "revealed": 1, "t": NOW})], NOW)
+    out = rec.feed([PacketSeen(NOW, PEER, "inferenceReveal", "nostr", 321, "accepted", "r1", output_chars=40),
+                    RevealStored("r1", PEER, 1, NOW, "r1.x", 40, bytes([1, 255]))], NOW)
     pkt, rev = out
     assert pkt["kind"] == "packet" and pkt["from"] == PEER and pkt["tokens"] == 10 and pkt["size"] == 321
     assert rev["kind"] == "reveal" and rev["bEmbedding"] == "01ff" and rev["inferenceId"] == "r1.x"
@@ -48,8 +44,7 @@ def test_sends_are_sized_and_own_results_are_published_records():
 
 def test_rejected_packets_keep_their_code():
     rec = DatasetRecorder(ME, "cpython", NOW)
-    (r,) = rec.feed([Emit("rejected", {"code": "bad_signature", "detail": "x", "channel": "gun",
-                                       "t": NOW, "synthientId": PEER, "type": "inferenceCommit", "size": 9})], NOW)
+    (r,) = rec.feed([PacketRefused("bad_signature", "x", "gun", NOW, PEER, "inferenceCommit", 9)], NOW)
     assert r["outcome"] == "bad_signature" and r["channel"] == "gun" and r["size"] == 9
 
 
@@ -65,8 +60,9 @@ def test_cluster_distances_from_consensus_debug():
 
 def test_inference_time_gives_a_tokens_per_second_sample():
     rec = DatasetRecorder(ME, "cpython", NOW)
-    rec.feed([Emit("request", {"requestId": "r", "state": "inferring", "workerId": "w", "t": NOW})], NOW)
-    out = rec.feed([Emit("request", {"requestId": "r", "state": "inferred", "tokens": 50, "t": NOW + 2000})], NOW + 2000)
+    rec.feed([RequestChanged("r", RequestState.INFERRING, NOW, worker_id="w")], NOW)
+    out = rec.feed([RequestChanged("r", RequestState.INFERRED, NOW + 2000, tokens=50, job_worker_id="w",
+                                   started_at=NOW)], NOW + 2000)
     w = [r for r in out if r["kind"] == "worker"]
     assert len(w) == 1 and w[0]["tokensPerSecond"] == 25.0 and w[0]["workerId"] == "w"
 
@@ -84,9 +80,8 @@ def test_peer_samples_are_throttled_unless_something_changed():
 def test_retention_keeps_compact_records_longer_than_packets():
     rec = DatasetRecorder(ME, "cpython", NOW, retention=Retention(max_packets=10, max_records=1000))
     for i in range(25):
-        rec.feed([Emit("packet", {"t": NOW + i, "synthientId": PEER, "type": "peerHeart", "channel": "nostr",
-                                  "size": 10, "outcome": "accepted"}),
-                  Emit("request", {"requestId": f"r{i}", "state": "requested", "t": NOW + i})], NOW + i)
+        rec.feed([PacketSeen(NOW + i, PEER, "peerHeart", "nostr", 10, "accepted", None),
+                  RequestChanged(f"r{i}", RequestState.REQUESTED, NOW + i)], NOW + i)
     kept = rec.records()
     assert kept[0]["kind"] == "meta" and kept[0]["retention"]["max_packets"] == 10
     packets = [r for r in kept if r["kind"] == "packet"]
@@ -94,7 +89,7 @@ def test_retention_keeps_compact_records_longer_than_packets():
     assert len([r for r in kept if r["kind"] == "request"]) == 25
     aged = DatasetRecorder(ME, "cpython", NOW, retention=Retention(max_record_age_ms=5))
     for i in range(10):
-        aged.feed([Emit("request", {"requestId": f"r{i}", "state": "requested", "t": NOW + i})], NOW + i)
+        aged.feed([RequestChanged(f"r{i}", RequestState.REQUESTED, NOW + i)], NOW + i)
     assert [r["t"] - NOW for r in aged.records()[1:]] == [4, 5, 6, 7, 8, 9]
 
 
@@ -140,12 +135,15 @@ def test_real_v1_network_records_verification_failures():
     assert any(not c["success"] for c in ds.of("consensus"))
 
 
-def test_json_form_actions_give_the_same_records():
+def test_notices_map_to_records_one_to_one_and_the_page_json_is_the_notice_json():
     from rakis_py.browser.codec import action_to_dict
-    actions = [Emit("request", {"requestId": "r", "state": "requested", "t": NOW, "fromSynthientId": PEER}),
+    actions = [RequestChanged("r", RequestState.REQUESTED, NOW, from_id=PEER),
                Send({"synthientId": ME, "signature": "00", "packet": {"type": "peerHeart"}}, ("x", "y")),
                Persist("peers", PEER, {"synthientId": PEER, "seenOn": ["gun"], "totalTokens": 3})]
     objs = DatasetRecorder(ME, "browser", NOW).feed(actions, NOW)
-    dicts = DatasetRecorder(ME, "browser", NOW).feed([action_to_dict(a) for a in actions], NOW)
-    assert objs == dicts and [r["kind"] for r in objs] == ["request", "sent", "peer"]
+    assert [r["kind"] for r in objs] == ["request", "sent", "peer"]
     assert objs[1]["to"] == 2
+    assert action_to_dict(actions[0]) == {"type": "emit", "kind": "request",
+                                          "data": {"requestId": "r", "state": "requested", "t": NOW,
+                                                   "fromSynthientId": PEER}}
+    assert {k: v for k, v in objs[0].items() if k != "kind"} == action_to_dict(actions[0])["data"]

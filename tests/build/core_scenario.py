@@ -13,7 +13,8 @@ def run() -> str:
         rid = net.submit(0, quorum=3, max_time_ms=10_000, protocol=protocol)
         net.run_until(net.now + 150_000)
         out[f"v{protocol}"] = {
-            "results": [net.consensus_of(i, rid) for i in range(5)],
+            # each node's latest ConsensusReached, in the page's JSON form (None: no verdict)
+            "results": [c.to_json() if c else None for c in (net.consensus_of(i, rid) for i in range(5))],
             "sent": [env["signature"] for _, env in net.sent],
         }
     return json.dumps(out, sort_keys=True)

@@ -50,7 +50,8 @@ class NodeJsProvider:
     def verify(self, public_key, signature, message):
         return bool(nodeEd25519.verify(to_js(public_key), to_js(signature), to_js(message)))
 
-crypto.set_default_provider(NodeJsProvider())
+import netharness
+netharness.CRYPTO = NodeJsProvider()
 import core_scenario
 sys.version.split()[0] + "\\n" + core_scenario.run()
 `);

@@ -7,6 +7,12 @@ import hashlib
 
 from rakis_py.protocol import actions as A
 from rakis_py.protocol import events as E
+from rakis_py.protocol.notices import ConsensusReached
+
+
+def _verdict(rid: str, now: int, success: bool, winner=None, joint_hash=None, failure=None) -> ConsensusReached:
+    return ConsensusReached(rid, success, "success" if success else "failed", joint_hash, now, 2, failure,
+                            [], winner, None, 0, [], None, None)
 
 REVEAL_MS = 10_000
 
@@ -91,15 +97,14 @@ class FakeNode:
     def _consensus(self, rid: str, r: dict, now: int) -> None:
         reveals = r["reveals"]
         if len(r["commits"]) < r["quorum"] or len(reveals) < r["quorum"]:
-            self.out.append(A.Emit("consensus", {"requestId": rid, "success": False, "failure": "missing_reveals"}))
+            self.out.append(_verdict(rid, now, False, failure="missing_reveals"))
             return
         groups: dict[str, list[str]] = {}
         for iid, out in sorted(reveals.items()):
             groups.setdefault(out.split(" ")[2], []).append(iid)
         label, members = max(sorted(groups.items()), key=lambda kv: len(kv[1]))
         joint = hashlib.sha256("".join(members).encode()).hexdigest()
-        self.out.append(A.Emit("consensus", {"requestId": rid, "success": True, "winner": members[0],
-                                             "jointHash": joint}))
+        self.out.append(_verdict(rid, now, True, winner=members[0], joint_hash=joint))
         self._send({"type": "inferenceQuorumComputed", "requestId": rid, "verifiedBy": self.me,
                     "validInferenceJointHash": joint,
                     "validSingleInference": {"bEmbeddingHash": members[0]}})

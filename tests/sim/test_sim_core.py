@@ -9,7 +9,6 @@ import pytest
 from rakis_py.sim import cli, scenarios
 from rakis_py.sim.simulation import Simulation
 
-pytest.importorskip("rakis_py.protocol.node")
 
 WALL = ("wall_seconds", "events_per_s")
 

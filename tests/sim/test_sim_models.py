@@ -16,7 +16,6 @@ from rakis_py.sim.load import LoadModel, LoadParams
 from rakis_py.sim.nodes import NodeModel, NodeParams
 from rakis_py.sim.simulation import Simulation
 
-pytest.importorskip("rakis_py.protocol.node")
 
 
 class SkewProbe:

@@ -19,7 +19,6 @@ import pytest
 from rakis_py.sim import scenarios
 from rakis_py.sim.simulation import Simulation
 
-pytest.importorskip("rakis_py.protocol.node")
 
 # Nodes over the run, simulated seconds. The v1 figures move with the online population (README:
 # majority 68 / 59 / 41% at 200 / 300 / 400 nodes); 300 (~100 online) is where they land nearest.

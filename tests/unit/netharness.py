@@ -14,14 +14,19 @@ import random
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-from rakis_py.protocol.actions import (CancelTimer, Emit, Persist, RunEmbedding, RunInference, Send,
+from rakis_py.protocol.actions import (CancelTimer, Persist, RunEmbedding, RunInference, Send,
                                        SetTimer)
 from rakis_py.protocol.events import (EmbeddingFinished, InferenceFinished, PacketReceived,
                                       RequestSubmitted, TimerFired, WorkerStatus)
-from rakis_py.protocol.identity import Identity
+from rakis_py.protocol.identity import Identity, packet_verifier
 from rakis_py.protocol.node import Node, NodeConfig
+from rakis_py.protocol.notices import ConsensusReached, Notice, Submitted
 
 NBYTES = 48  # 384 bits, all-MiniLM-L6-v2
+
+# The Ed25519 provider every node of a Net signs and verifies with (None: CPython's
+# `cryptography`); the Pyodide build test sets a Node.js one.
+CRYPTO = None
 
 
 def _bits_from(seed: bytes) -> bytes:
@@ -65,13 +70,14 @@ class Net:
         self.now = self.start
         self.nodes, self.ids = [], []
         for i, _ in enumerate(self.specs):
-            ident = Identity.from_private_key(hashlib.sha256(f"node{i}-{self.seed}".encode()).digest())
-            self.nodes.append(Node(NodeConfig(), ident, random.Random(self.seed * 1000 + i)))
+            ident = Identity.from_private_key(hashlib.sha256(f"node{i}-{self.seed}".encode()).digest(), CRYPTO)
+            self.nodes.append(Node(NodeConfig(), ident, random.Random(self.seed * 1000 + i),
+                                   verify=packet_verifier(CRYPTO)))
             self.ids.append(ident.synthient_id)
         self.heap: list = []
         self.seq = 0
         self.timers: dict[tuple[int, str], int] = {}
-        self.emits: list[list[Emit]] = [[] for _ in self.specs]
+        self.emits: list[list[Notice]] = [[] for _ in self.specs]
         self.tables: list[dict] = [{} for _ in self.specs]
         self.sent: list[tuple[int, dict]] = []
         self.sends: list[tuple[int, Send]] = []    # the Send actions themselves (with `to`)
@@ -119,7 +125,7 @@ class Net:
                 t.pop(a.key, None)
             else:
                 t[a.key] = a.record
-        elif isinstance(a, Emit):
+        elif isinstance(a, Notice):
             self.emits[i].append(a)
 
     def output_for(self, i: int, prompt: str) -> str:
@@ -162,10 +168,10 @@ class Net:
         ev = RequestSubmitted(prompt=prompt, accepted_models=("smollm2",), **kw)
         before = len(self.emits[i])
         self.deliver(i, ev, self.now)
-        return next(e.data["requestId"] for e in self.emits[i][before:] if e.kind == "submitted")
+        return next(e.request_id for e in self.emits[i][before:] if isinstance(e, Submitted))
 
-    def consensus_of(self, i: int, rid: str) -> Optional[dict]:
-        evs = [e.data for e in self.emits[i] if e.kind == "consensus" and e.data["requestId"] == rid]
+    def consensus_of(self, i: int, rid: str) -> Optional[ConsensusReached]:
+        evs = [e for e in self.emits[i] if isinstance(e, ConsensusReached) and e.request_id == rid]
         return evs[-1] if evs else None
 
     def restart(self, i: int) -> None:
@@ -173,9 +179,10 @@ class Net:
         node = self.nodes[i]
         tables = {name: list(t.values()) for name, t in self.tables[i].items()}
         self.timers = {k: v for k, v in self.timers.items() if k[0] != i}
-        new, actions = Node.restore(node.config, node.identity, random.Random(99 + i), tables, self.now)
+        new, actions = Node.restore(node.config, node.identity, random.Random(99 + i), tables, self.now,
+                                    verify=packet_verifier(CRYPTO))
         self.nodes[i] = new
-        for w in node.workers.values():
+        for w in node.workers():
             for a in new.handle(WorkerStatus(w.worker_id, w.kind, w.model, "ready"), self.now):
                 self.apply(i, a, self.now)
         for a in actions:

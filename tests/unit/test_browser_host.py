@@ -12,7 +12,8 @@ from rakis_py.browser.codec import BadEvent, action_to_dict, dumps, event_from_d
 from rakis_py.browser.node_host import NodeHost
 from rakis_py.browser.webcrypto import WebCryptoEd25519, choose_provider
 from rakis_py.protocol import events as ev
-from rakis_py.protocol.actions import CancelTimer, Emit, Persist, RunEmbedding, RunInference, Send, SetTimer
+from rakis_py.protocol.actions import CancelTimer, Persist, RunEmbedding, RunInference, Send, SetTimer
+from rakis_py.protocol.notices import Log
 from rakis_py.protocol.crypto import CryptographyProvider
 from rakis_py.runtime.storage import MemoryStorage
 
@@ -84,7 +85,7 @@ def test_actions_to_dicts():
                                                            "record": None}
     assert action_to_dict(SetTimer("t", 5)) == {"type": "setTimer", "timerId": "t", "at": 5}
     assert action_to_dict(CancelTimer("t")) == {"type": "cancelTimer", "timerId": "t"}
-    assert action_to_dict(Emit("log", {"m": 1}))["data"] == {"m": 1}
+    assert action_to_dict(Log("info", "m", 1)) == {"type": "emit", "kind": "log", "data": {"level": "info", "message": "m", "t": 1}}
     with pytest.raises(TypeError):
         action_to_dict(object())
 

@@ -217,15 +217,14 @@ def test_peer_table_keeps_only_the_genuine_identity(eth):
     identities = [forged, genuine, replayed, malformed]
 
     table = PeerTable(identity_check=verify_chain_identity)
-    record = table.observe(sid, "nostr", T0, "peerConnectedChain", {"identities": identities})
-    assert record is not None
-    assert record["chainIds"] == [genuine]
+    table.observe(sid, "nostr", T0, "peerConnectedChain", {"identities": identities})
+    assert table.to_record(sid)["chainIds"] == [genuine]
 
     # v1's check keeps the forged claim (and the malformed-address one it never reads)
     v1_table = PeerTable(identity_check=lambda s, ident: v1_verify_eth_chain_signature(
         eth, s, ident["synthientIdSignature"]))
-    v1_record = v1_table.observe(sid, "nostr", T0, "peerConnectedChain",
-                                 {"identities": [forged, genuine]})
+    v1_table.observe(sid, "nostr", T0, "peerConnectedChain", {"identities": [forged, genuine]})
+    v1_record = v1_table.to_record(sid)
     assert v1_record["chainIds"] == [forged, genuine]
 
 

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 from rakis_py.protocol import crypto
 from rakis_py.protocol.canonical import float32_array_object, js_stringify
-from rakis_py.protocol.crypto import CryptographyProvider, default_provider, set_default_provider
-from rakis_py.protocol.identity import Identity, packet_message, verify_packet
+from rakis_py.protocol.crypto import CryptographyProvider
+from rakis_py.protocol.identity import Identity, packet_message, packet_verifier, verify_packet
 from tests.unit import jsnode
 
 needs_node = pytest.mark.skipif(jsnode.NODE is None, reason="node is not on PATH: cannot compare with JavaScript")
@@ -157,7 +157,7 @@ def test_node_accepts_our_signatures_and_signs_identically():
         assert verify_packet(case["pub"], res["nodeSig"], jsnode.from_spec(case["packet"]))
 
 
-def test_set_default_provider_is_used():
+def test_the_provider_comes_through_the_constructor():
     calls = []
     real = CryptographyProvider()
 
@@ -174,29 +174,25 @@ def test_set_default_provider_is_used():
             calls.append("verify")
             return real.verify(public_key, signature, message)
 
-    ident = _identity()
-    set_default_provider(Recording())
-    try:
-        sig = ident.sign_packet({"a": 1})
-        assert verify_packet(ident.synthient_id, sig, {"a": 1})
-        assert calls == ["sign", "verify"]
-        with pytest.raises(TypeError):
-            set_default_provider(object())  # type: ignore[arg-type]
-    finally:
-        set_default_provider(None)
-    assert isinstance(default_provider(), CryptographyProvider)
+    rec = Recording()
+    ident = Identity.from_private_key(bytes(range(32)), rec)
+    sig = ident.sign_packet({"a": 1})
+    assert packet_verifier(rec)(ident.synthient_id, sig, {"a": 1})
+    assert calls == ["public_key", "sign", "verify"]
+    assert packet_verifier() is verify_packet
+    assert not hasattr(crypto, "set_default_provider")
 
 
 def test_importable_without_cryptography():
     code = (
         "import sys; sys.modules['cryptography'] = None\n"
         "from rakis_py.protocol import identity, crypto\n"
-        "try:\n    crypto.default_provider()\nexcept RuntimeError as e:\n    print('RuntimeError', e)\n"
+        "try:\n    crypto.cryptography_provider()\nexcept RuntimeError as e:\n    print('RuntimeError', e)\n"
     )
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, timeout=60)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.startswith("RuntimeError") and "set_default_provider" in proc.stdout
+    assert proc.stdout.startswith("RuntimeError") and "Ed25519Provider" in proc.stdout
 
 
 @pytest.mark.parametrize("bad", [b"", b"\x00" * 31, b"\x00" * 33, "ab" * 31, "zz" * 32, "ab" * 32 + "\n", 123])
@@ -259,4 +255,4 @@ def test_verify_packet_false_on_mutated_valid_inputs(i, j, ch, key):
 
 
 def test_module_exports():
-    assert {"Ed25519Provider", "CryptographyProvider", "default_provider", "set_default_provider"} <= set(crypto.__all__)
+    assert {"Ed25519Provider", "CryptographyProvider", "cryptography_provider"} <= set(crypto.__all__)

@@ -29,12 +29,12 @@ def results(net: Net, rid: str, nodes=None) -> list:
     out = []
     for i in nodes:
         c = net.consensus_of(i, rid)
-        out.append(None if c is None else (c["success"], c["jointHash"], tuple(sorted(c["accepted"]))))
+        out.append(None if c is None else (c.success, c.joint_hash, tuple(sorted(c.accepted))))
     return out
 
 
 def rejected(net: Net, i: int) -> Counter:
-    return Counter(e.data["code"] for e in net.emits[i] if e.kind == "rejected")
+    return Counter(e.code for e in net.emits[i] if e.KIND == "rejected")
 
 
 def sent_types(net: Net) -> Counter:
@@ -111,7 +111,7 @@ def test_garbage_output_is_excluded_by_v2_clustering():
     res = results(net, rid)
     assert len(set(res)) == 1 and res[0][0]
     garbage_id = net.ids[4]
-    accepted = net.consensus_of(0, rid)["accepted"]
+    accepted = net.consensus_of(0, rid).accepted
     assert len(accepted) == 4
     assert not any(a for a in accepted if net.nodes[0].quorums[rid].find(garbage_id, a))
 
@@ -123,7 +123,7 @@ def test_phases_close_early_when_complete():
         rid = net.submit(0, quorum=3, max_time_ms=10_000, protocol=protocol)
         net.run_until(net.now + RUN_MS)
         ending = net.nodes[0].requests[rid].ending_at
-        done = [e.data["t"] for i in range(4) for e in net.emits[i] if e.kind == "consensus"]
+        done = [e.t for i in range(4) for e in net.emits[i] if e.KIND == "consensus"]
         return max(done) - ending
     assert finish_after_deadline(2) < 8_000
     assert finish_after_deadline(1) >= 35_000
@@ -255,7 +255,7 @@ def test_non_participants_follow_unless_asked_to_verify_everything():
         assert len(set(res)) == 1 and res[0][0]
         mine = net.consensus_of(3, rid)
         if verify_all:
-            assert (mine["success"], mine["jointHash"]) == res[0][:2]
+            assert (mine.success, mine.joint_hash) == res[0][:2]
         else:
             assert mine is None
             assert net.nodes[3].request_view(rid)["result"]["validInferenceJointHash"] == res[0][1]
@@ -315,7 +315,7 @@ def test_reveal_not_matching_its_commit_is_refused():
     fake = ident1.envelope(builders.inference_reveal(net.ids[0], rid, other.inference_id, "lies",
                                                      bytes(48), None, format_js_date(net.now)))
     acts = node.handle(PacketReceived(fake, "sim", net.now), net.now)
-    codes = [a.data["code"] for a in acts if getattr(a, "kind", "") == "rejected"]
+    codes = [a.code for a in acts if getattr(a, "KIND", "") == "rejected"]
     assert codes == ["mismatch"], codes
     net.run_until(net.now + RUN_MS)            # the genuine reveal still counts afterwards
     res = results(net, rid)
@@ -353,7 +353,7 @@ def test_replay_after_the_row_is_gone_is_refused():
                                    random.Random(1))
     later = net.now + 11 * 60_000
     acts = fresh.handle(PacketReceived(env, "nostr", later), later)
-    assert [a.data["code"] for a in acts if getattr(a, "kind", "") == "rejected"] == ["replay"]
+    assert [a.code for a in acts if getattr(a, "KIND", "") == "rejected"] == ["replay"]
 
 
 def test_each_packet_is_processed_on_arrival():
@@ -389,9 +389,9 @@ def test_a_verifier_too_slow_to_finish_publishes_nothing_and_follows():
     net.run_until(net.now + 300_000)
     res = results(net, rid, range(4))
     assert len(set(res)) == 1 and res[0][0], res
-    assert net.consensus_of(4, rid) is None or net.consensus_of(4, rid)["jointHash"] == res[0][1]
-    assert not any(e.kind == "sent" and e.data.get("type") == "inferenceQuorumComputed" for e in net.emits[4])
-    states = {i: [(e.data["state"], e.data.get("reason")) for e in net.emits[i] if e.kind == "request"]
+    assert net.consensus_of(4, rid) is None or net.consensus_of(4, rid).joint_hash == res[0][1]
+    assert not any(e.KIND == "sent" and e.type == "inferenceQuorumComputed" for e in net.emits[4])
+    states = {i: [(e.state, e.reason) for e in net.emits[i] if e.KIND == "request"]
               for i in (4, 5)}
     assert ("following", "verification_timeout") in states[4]
     assert not any(st == "following" for st, _ in states[5]), states[5]
@@ -412,10 +412,10 @@ def test_a_committer_out_of_time_finishes_its_check_late_and_does_not_publish():
     res = results(net, rid)
     assert len(set(res)) == 1 and res[0][0], res
     assert net.nodes[4].request_view(rid)["result"]["validInferenceJointHash"] == res[0][1]
-    states = [e.data["state"] for e in net.emits[4] if e.kind == "request" and e.data["requestId"] == rid]
+    states = [e.state for e in net.emits[4] if e.KIND == "request" and e.request_id == rid]
     assert "committed" in states and "following" in states
     assert states.index("following") < len(states) - 1 and states[-1] == "done"
-    sent = [e.data["type"] for e in net.emits[4] if e.kind == "sent"]
+    sent = [e.type for e in net.emits[4] if e.KIND == "sent"]
     assert "inferenceQuorumComputed" not in sent
 
 
@@ -440,7 +440,7 @@ def test_own_packets_refused_by_own_rules_never_escape_handle():
     net = Net(specs, seed=24, jitter=0)
     rid = net.submit(0, quorum=2, max_time_ms=10_000)
     net.run_until(net.now + RUN_MS)             # would raise out of handle() before the fix
-    states = [e.data["state"] for e in net.emits[3] if e.kind == "request"]
+    states = [e.state for e in net.emits[3] if e.KIND == "request"]
     assert "too_late_to_commit" in states
     assert len(set(results(net, rid, range(3)))) == 1
 

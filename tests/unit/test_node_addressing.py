@@ -22,7 +22,7 @@ def results(net: Net, rid: str, nodes) -> list:
     out = []
     for i in nodes:
         c = net.consensus_of(i, rid)
-        out.append(None if c is None else (c["success"], c["jointHash"], tuple(sorted(c["accepted"]))))
+        out.append(None if c is None else (c.success, c.joint_hash, tuple(sorted(c.accepted))))
     return out
 
 

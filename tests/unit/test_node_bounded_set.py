@@ -34,7 +34,7 @@ def committers(net: Net, rid: str) -> list[str]:
 
 
 def request_states(net: Net, i: int, rid: str) -> list[str]:
-    return [e.data["state"] for e in net.emits[i] if e.kind == "request" and e.data["requestId"] == rid]
+    return [e.state for e in net.emits[i] if e.KIND == "request" and e.request_id == rid]
 
 
 def test_the_set_keeps_the_best_ranked_commits_and_everyone_agrees_on_it():

@@ -19,7 +19,7 @@ MAX_TIME_MS = 10_000
 
 def result(net: Net, i: int, rid: str):
     c = net.consensus_of(i, rid)
-    return None if c is None else (c["success"], c["jointHash"], tuple(sorted(c["accepted"])))
+    return None if c is None else (c.success, c.joint_hash, tuple(sorted(c.accepted)))
 
 
 def ranked(net: Net, rid: str, nodes) -> list[int]:

@@ -14,11 +14,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rakis_py.protocol import builders
-from rakis_py.protocol.actions import Emit, Persist, RunEmbedding, RunInference, Send, SetTimer
+from rakis_py.protocol.actions import Persist, RunEmbedding, RunInference, Send, SetTimer
 from rakis_py.protocol.events import (EmbeddingFinished, InferenceFinished, PacketReceived,
                                       RequestSubmitted, TimerFired, WorkerStatus)
 from rakis_py.protocol.identity import Identity
 from rakis_py.protocol.node import Node, NodeConfig
+from rakis_py.protocol.notices import Notice
 from rakis_py.protocol.quorum import (V1_CONSENSUS_OFFSET_MS, V1_CONSENSUS_WINDOW_MS,
                                       V1_REVEAL_ISSUE_MS, V1_REVEAL_TIMEOUT_MS, V1_TIMER_SLACK_MS)
 from rakis_py.protocol.timefmt import format_js_date
@@ -37,11 +38,11 @@ def ident(name: str) -> Identity:
 
 
 def codes(actions) -> list:
-    return [a.data["code"] for a in actions if isinstance(a, Emit) and a.kind == "rejected"]
+    return [a.code for a in actions if isinstance(a, Notice) and a.KIND == "rejected"]
 
 
 def states(actions) -> list:
-    return [a.data["state"] for a in actions if isinstance(a, Emit) and a.kind == "request"]
+    return [a.state for a in actions if isinstance(a, Notice) and a.KIND == "request"]
 
 
 def sends(actions, ptype: str) -> list:
@@ -197,7 +198,7 @@ def test_v2_reveal_after_the_final_deadline_is_refused_late():
     env = reveals[0]
     iid = env["packet"]["inferenceId"]
     for i in range(3):
-        assert net.nodes[i]._final_at(net.nodes[i].requests[rid]) == final
+        assert net.nodes[i].rules_for(net.nodes[i].requests[rid]).final_at(net.nodes[i].requests[rid]) == final
         assert net.nodes[i].quorums[rid].find(net.ids[3], iid).output is None
     # 1 ms after the final deadline: refused, not stored.
     acts = net.nodes[0].handle(PacketReceived(env, "sim", final + 1), final + 1)
@@ -291,21 +292,21 @@ def _liar_and_silent_net(seed: int):
 
 def test_v2_rejections_are_emitted_naming_the_commit_and_reason():
     """§15.12: v1's rejections had no consumer. A v2 verifier's consensus names each rejected
-    commit (inferenceId, synthientId, reason) in its Emit("consensus") and in the
+    commit (inferenceId, synthientId, reason) in its ConsensusReached notice and in the
     consensusResults record it persists (what the analytics recorder reads)."""
     net, rid = _liar_and_silent_net(35)
     liar_iid = net.nodes[0].quorums[rid].by_sender(net.ids[3]).inference_id
     want = {"inferenceId": liar_iid, "synthientId": net.ids[3], "reason": "computed_bembedding_fails_threshold"}
     silent_iid = net.nodes[0].quorums[rid].by_sender(net.ids[4]).inference_id
     for i in range(3):
-        emits = [a for _, a in net.actions(i, Emit) if a.kind == "consensus" and a.data["requestId"] == rid]
-        assert emits and emits[-1].data["success"]
-        named = emits[-1].data["rejections"]
+        emits = [a for _, a in net.actions(i, Notice) if a.KIND == "consensus" and a.request_id == rid]
+        assert emits and emits[-1].success
+        named = emits[-1].rejections
         assert want in named, named
         assert not any(r["synthientId"] == net.ids[4] for r in named)
-        assert emits[-1].data["rejected"] == len(named)
+        assert emits[-1].rejected == len(named)
         # The silent member is not "rejected" by verification: it is simply not accepted.
-        assert silent_iid not in emits[-1].data["accepted"] and liar_iid not in emits[-1].data["accepted"]
+        assert silent_iid not in emits[-1].accepted and liar_iid not in emits[-1].accepted
         stored = [a.record for _, a in net.actions(i, Persist) if a.table == "consensusResults" and a.key == rid]
         assert want in stored[-1]["rejections"]
 
@@ -351,13 +352,13 @@ def test_v1_timing_is_exact():
         assert timer_ats("v1expire") == {consensus_at + V1_CONSENSUS_WINDOW_MS}
         sent = [at for at, a in net.actions(i, Send) if a.envelope["packet"]["type"] == "inferenceRevealRequest"]
         assert sent == [reveal_at]
-        state_at = {e.data["state"]: e.data["t"] for e in net.emits[i]
-                    if e.kind == "request" and e.data["requestId"] == rid}
+        state_at = {e.state: e.t for e in net.emits[i]
+                    if e.KIND == "request" and e.request_id == rid}
         assert state_at["reveal_requested"] == reveal_at
         assert state_at["consensus"] == consensus_at
         verify = [at for at, a in net.actions(i, RunEmbedding) if a.job_id.startswith("verify")]
         assert verify == [consensus_at]
-        assert net.consensus_of(i, rid)["t"] == consensus_at + net.specs[i].embed_ms
+        assert net.consensus_of(i, rid).t == consensus_at + net.specs[i].embed_ms
 
 
 def test_v1_timer_window_edges():
@@ -427,7 +428,7 @@ def test_property_identical_result_with_duplicated_packets_over_two_channels(
     net.p_second, net.p_dup = p_second, p_dup
     assert_honest_nodes_agree(net, seed, n, quorum)
     # Copies were dropped as duplicates, never processed twice, and seen on both channels.
-    dups = sum(e.data.get("outcome") == "duplicate" for i in range(n) for e in net.emits[i] if e.kind == "packet")
+    dups = sum(e.outcome == "duplicate" for i in range(n) for e in net.emits[i] if e.KIND == "packet")
     assert dups > 0 or (p_second < 0.05 and p_dup < 0.05)
 
 
@@ -447,9 +448,9 @@ def _node_with(name: str, embedders: dict, llm: bool = True) -> Node:
 
 
 def _mismatch_notes(actions) -> list:
-    return [a for a in actions if isinstance(a, Emit) and (
-        (a.kind == "request" and a.data.get("reason") == "embedding_model_mismatch")
-        or (a.kind == "log" and "embedding model sha256" in a.data.get("message", "")))]
+    return [a for a in actions if isinstance(a, Notice) and (
+        (a.KIND == "request" and a.reason == "embedding_model_mismatch")
+        or (a.KIND == "log" and "embedding model sha256" in a.message))]
 
 
 def test_embedder_running_another_model_file_does_not_commit_and_says_why():
@@ -467,11 +468,11 @@ def test_embedder_running_another_model_file_does_not_commit_and_says_why():
     other = _node_with("other", {"emb": ("ready", H_OTHER)})
     acts = other.handle(PacketReceived(req_env, "sim", t), t)
     assert not any(isinstance(a, RunInference) for a in acts)
-    log = [a.data for a in _mismatch_notes(acts) if a.kind == "log"]
-    state = [a.data for a in _mismatch_notes(acts) if a.kind == "request"]
-    assert len(log) == 1 and log[0]["level"] == "warn" and H_FRAME in log[0]["message"] and H_OTHER in log[0]["message"]
-    assert len(state) == 1 and state[0]["state"] == "following" and state[0]["requestId"] == rid
-    assert (state[0]["frameModelHash"], state[0]["embedderModelHash"]) == (H_FRAME, [H_OTHER])
+    log = [a for a in _mismatch_notes(acts) if a.KIND == "log"]
+    state = [a for a in _mismatch_notes(acts) if a.KIND == "request"]
+    assert len(log) == 1 and log[0].level == "warn" and H_FRAME in log[0].message and H_OTHER in log[0].message
+    assert len(state) == 1 and state[0].state == "following" and state[0].request_id == rid
+    assert (state[0].frame_model_hash, state[0].embedder_model_hash) == (H_FRAME, [H_OTHER])
     assert other.request_view(rid)["status"] == "awaiting_commitments"
     # Said once: a later worker event does not repeat it.
     assert _mismatch_notes(other.handle(WorkerStatus("emb", "embedding", "all-MiniLM-L6-v2", "ready",
@@ -541,7 +542,7 @@ def test_embedder_running_another_model_file_neither_verifies_nor_publishes_and_
     assert net.consensus_of(3, rid) is None
     # Said once, when the request arrived. (At the final deadline a follower with reveals it did
     # not check is also marked "following"/"verification_timeout", as any non-verifier is today.)
-    reasons = [e.data["reason"] for e in net.emits[3] if e.kind == "request" and e.data["state"] == "following"]
+    reasons = [e.reason for e in net.emits[3] if e.KIND == "request" and e.state == "following"]
     assert reasons[0] == "embedding_model_mismatch" and reasons.count("embedding_model_mismatch") == 1
     assert net.nodes[3].request_view(rid)["result"]["validInferenceJointHash"] == res[0][1]
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from rakis_py.protocol import builders
-from rakis_py.protocol.actions import Emit, Persist
+from rakis_py.protocol.actions import Persist
+from rakis_py.protocol.notices import PacketSeen
 from rakis_py.protocol.events import PacketReceived
 from rakis_py.protocol.identity import Identity
 from rakis_py.protocol.node import Node, NodeConfig
@@ -73,7 +74,7 @@ def feed(node: Node, store, envelopes: list[dict], t0: int, step_ms: int, batch:
 
 def outcome(actions) -> str:
     persisted = any(isinstance(a, Persist) and a.table == "packets" for a in actions)
-    emitted = [a.data["outcome"] for a in actions if isinstance(a, Emit) and a.kind == "packet"]
+    emitted = [a.outcome for a in actions if isinstance(a, PacketSeen)]
     return "accepted" if persisted else (emitted[0] if emitted else "none")
 
 

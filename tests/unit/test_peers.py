@@ -21,22 +21,23 @@ def status(status: str, **fields) -> dict:
     return {"type": "peerStatusUpdate", "status": status, **fields}
 
 
-def test_new_peer_is_recorded_and_returned():
+def test_new_peer_is_recorded_and_dirty():
     table = PeerTable(own_id=OWN)
-    record = table.observe(sid(1), "nostr", T0)
-    assert record is not None
+    table.observe(sid(1), "nostr", T0)
+    record = table.to_record(sid(1))
+    assert table.dirty() == [(sid(1), record)]
     assert record["synthientId"] == sid(1)
     assert record["seenOn"] == ["nostr"]
     assert record["firstSeen"] == record["lastSeen"] == T0
     assert record["totalWorkers"] == 0 and record["totalTokens"] == 0
 
 
-def test_last_seen_refreshed_by_every_packet_but_not_returned():
-    """§15.17: v1 never refreshed lastSeen of a known peer."""
+def test_last_seen_refreshed_by_every_packet():
+    """v1 spec §15.17: v1 never refreshed lastSeen of a known peer."""
     table = PeerTable(own_id=OWN)
     table.observe(sid(1), "nostr", T0)
     table.dirty()
-    assert table.observe(sid(1), "nostr", T0 + 5000, "inferenceCommit", {}) is None
+    table.observe(sid(1), "nostr", T0 + 5000, "inferenceCommit", {})
     assert table.to_record(sid(1))["lastSeen"] == T0 + 5000
     assert table.to_record(sid(1))["firstSeen"] == T0
     # the refresh waits in the dirty set for a bulk persist
@@ -51,20 +52,22 @@ def test_last_seen_never_goes_backwards():
     assert table.to_record(sid(1))["lastSeen"] == T0 + 100
 
 
-def test_seen_on_union_is_a_material_change():
+def test_seen_on_is_the_union_of_channels():
     table = PeerTable()
     table.observe(sid(1), "nostr", T0)
-    changed = table.observe(sid(1), "torrent", T0 + 1)
-    assert changed is not None and changed["seenOn"] == ["nostr", "torrent"]
-    assert table.observe(sid(1), "torrent", T0 + 2) is None
+    table.observe(sid(1), "torrent", T0 + 1)
+    table.observe(sid(1), "torrent", T0 + 2)
+    table.saw_copy(sid(1), "gun")
+    table.saw_copy(sid(1), "not a channel!")
+    assert table.to_record(sid(1))["seenOn"] == ["gun", "nostr", "torrent"]
 
 
 def test_own_id_and_malformed_ids_are_ignored():
     table = PeerTable(own_id=OWN)
-    assert table.observe(OWN, "nostr", T0) is None
-    assert table.observe("not-hex", "nostr", T0) is None
-    assert table.observe(sid(0xABC).upper(), "nostr", T0) is None
-    assert len(table) == 0
+    table.observe(OWN, "nostr", T0)
+    table.observe("not-hex", "nostr", T0)
+    table.observe(sid(0xABC).upper(), "nostr", T0)
+    assert len(table) == 0 and table.dirty() == []
 
 
 def test_status_totals_take_max_and_follow_v1_statuses():
@@ -89,16 +92,14 @@ def test_hostile_totals_are_ignored(value):
     table = PeerTable()
     table.observe(sid(1), "nostr", T0, "peerStatusUpdate", status("boot", totalTokens=7))
     table.observe(sid(1), "nostr", T0, "peerStatusUpdate", status("loaded_worker", totalWorkers=2))
-    tokens_change = table.observe(sid(1), "nostr", T0, "peerStatusUpdate",
-                                  status("boot", totalTokens=value))
-    workers_change = table.observe(sid(1), "nostr", T0, "peerStatusUpdate",
-                                   status("loaded_worker", totalWorkers=value))
+    table.observe(sid(1), "nostr", T0, "peerStatusUpdate", status("boot", totalTokens=value))
+    table.observe(sid(1), "nostr", T0, "peerStatusUpdate", status("loaded_worker", totalWorkers=value))
     record = table.to_record(sid(1))
     if value == MAX_WORKERS + 1:  # a plausible token count, an absurd worker count
-        assert record["totalTokens"] == value and tokens_change is not None
+        assert record["totalTokens"] == value
     else:
-        assert record["totalTokens"] == 7 and tokens_change is None
-    assert record["totalWorkers"] == 2 and workers_change is None
+        assert record["totalTokens"] == 7
+    assert record["totalWorkers"] == 2
     json.dumps(record, allow_nan=False)
 
 
@@ -107,9 +108,9 @@ def test_chain_identities_added_once_and_check_is_applied():
     table = PeerTable(identity_check=lambda who, ident: ident["address"] != "0xbad")
     ident = {"chain": "eth", "address": "0xabc", "signature": "0x1"}
     packet = {"identities": [ident, ident, refused, "junk"]}
-    changed = table.observe(sid(1), "nkn", T0, "peerConnectedChain", packet)
-    assert changed["chainIds"] == [ident]
-    assert table.observe(sid(1), "nkn", T0, "peerConnectedChain", packet) is None
+    table.observe(sid(1), "nkn", T0, "peerConnectedChain", packet)
+    table.observe(sid(1), "nkn", T0, "peerConnectedChain", packet)
+    assert table.to_record(sid(1))["chainIds"] == [ident]
 
 
 def test_select_for_gossip_picks_most_recent_in_window():
@@ -130,7 +131,8 @@ def test_merge_known_peers_never_moves_last_seen_into_future():
     table = PeerTable(own_id=OWN)
     now = T0
     table.observe(sid(1), "nostr", now - 1000)
-    changed = table.merge_known_peers(
+    table.dirty()
+    table.merge_known_peers(
         [
             {"synthientId": sid(1), "lastSeen": now + HOUR, "seenOn": ["gun"]},
             {"synthientId": sid(2), "lastSeen": now + 10 * HOUR, "seenOn": ["nkn"],
@@ -140,7 +142,7 @@ def test_merge_known_peers_never_moves_last_seen_into_future():
     )
     assert table.to_record(sid(1))["lastSeen"] == now
     assert table.to_record(sid(2))["lastSeen"] == now
-    assert {r["synthientId"] for r in changed} == {sid(1), sid(2)}
+    assert {s for s, _ in table.dirty()} == {sid(1), sid(2)}
     assert table.to_record(sid(1))["seenOn"] == ["gun", "nostr"]
     assert table.to_record(sid(2))["totalWorkers"] == 2
 
@@ -149,7 +151,7 @@ def test_merge_takes_max_last_seen_and_ignores_self_and_junk():
     table = PeerTable(own_id=OWN)
     table.observe(sid(1), "nostr", T0)
     table.dirty()
-    changed = table.merge_known_peers(
+    table.merge_known_peers(
         [
             {"synthientId": sid(1), "lastSeen": T0 - HOUR},           # older: ignored
             {"synthientId": OWN, "lastSeen": T0},                       # ourselves
@@ -168,7 +170,7 @@ def test_merge_takes_max_last_seen_and_ignores_self_and_junk():
     assert four["seenOn"] == ["nostr"] and four["lastSeen"] == T0 - 5
     assert four["direct"] is False
     assert four["firstSeen"] == T0 - 5  # earliest evidence of life, not our clock
-    assert [r["synthientId"] for r in changed] == [sid(4)]
+    assert [s for s, _ in table.dirty()] == [sid(4)]
     table.merge_known_peers([{"synthientId": sid(1), "lastSeen": T0 + 5}], T0 + 10)
     assert table.to_record(sid(1))["lastSeen"] == T0 + 5
 
@@ -221,7 +223,8 @@ def test_records_round_trip_and_load_drops_junk():
     stored += [{"synthientId": "bad"}, {"synthientId": sid(3), "lastSeen": math.nan},
                {"synthientId": OWN, "lastSeen": T0}, 42]
     restored = PeerTable(own_id=OWN)
-    assert restored.load_records(stored) == 2
+    restored.load_records(stored)
+    assert len(restored) == 2
     assert restored.to_record(sid(1)) == table.to_record(sid(1))
     assert restored.to_record(sid(2)) == table.to_record(sid(2))
     assert restored.dirty() == []
@@ -241,7 +244,8 @@ def test_table_is_bounded_and_evicts_gossip_only_first():
 
 def test_returned_records_are_copies():
     table = PeerTable()
-    record = table.observe(sid(1), "nostr", T0)
+    table.observe(sid(1), "nostr", T0)
+    record = table.to_record(sid(1))
     record["seenOn"].append("evil")
     record["totalTokens"] = 99
     assert table.to_record(sid(1))["seenOn"] == ["nostr"]
