@@ -28,7 +28,10 @@ __all__ = ["WAN", "TURN_USER", "TURN_PASSWORD", "missing", "Wan", "NatNetwork", 
 
 WAN = "10.99.0.1"
 TURN_USER, TURN_PASSWORD = "rakis", "nat-test"
-RELAY_PORTS = (49152, 49200)      # coturn's relay range: 2 per allocation, ≤ 6 allocations here
+# coturn's relay range. Each page's Trystero rooms keep pools of pre-made offers, each gathering
+# its own TURN allocation (one relay port): 49 ports ran out with 2 tabs ("no available ports",
+# 72 times), which delayed the link to ~54 s.
+RELAY_PORTS = (49152, 49651)
 BOOT_MS = 180_000
 # Host candidates as addresses, not mDNS names (tests/serve/test_transport_browser.py).
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update",
@@ -202,7 +205,8 @@ class Turn:
             ["turnserver", "-n", "--no-cli", "--no-tls", "--no-dtls", "--listening-ip", WAN, "--relay-ip", WAN,
              "--listening-port", "3478", "--min-port", str(RELAY_PORTS[0]), "--max-port", str(RELAY_PORTS[1]),
              "--lt-cred-mech", "--realm", "rakis", "--user", f"{TURN_USER}:{TURN_PASSWORD}", "--fingerprint",
-             "--no-software-attribute", "--simple-log", "--log-file", str(self.log)],
+             "--no-software-attribute", "--simple-log", "--log-file", str(self.log),
+             "--pidfile", str(tmp / "turnserver.pid"), "--userdb", str(tmp / "turndb")],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while f"{WAN}:3478" not in sh("ss", "-lun"):
