@@ -92,14 +92,24 @@ def _namespace() -> subprocess.Popen:
     return holder
 
 
-def _nat_rules(public_if: str, symmetric: bool) -> str:
-    mapping = "masquerade random,fully-random" if symmetric else "masquerade"
+def _nat_rules(public_if: str, lan_address: str, symmetric: bool) -> str:
+    """nftables for a NAT router. Symmetric: a random source port per destination, and only
+    replies come in. Otherwise (the control) a full-cone NAT: the source port is kept and any UDP
+    packet to the public address is passed to the tab on the same port, so hole punching works."""
+    if symmetric:
+        nat = f'chain post {{ type nat hook postrouting priority srcnat; oifname "{public_if}" masquerade random,fully-random; }}'
+        inbound = ""
+    else:
+        nat = (f'chain pre {{ type nat hook prerouting priority dstnat; iifname "{public_if}" udp dport 1024-65535 dnat to {lan_address}; }}\n'
+               f'  chain post {{ type nat hook postrouting priority srcnat; oifname "{public_if}" masquerade; }}')
+        inbound = f'iifname "{public_if}" ct status dnat accept'
     return f"""table ip nat {{
-  chain post {{ type nat hook postrouting priority srcnat; oifname "{public_if}" {mapping}; }}
+  {nat}
 }}
 table ip filter {{
   chain forward {{ type filter hook forward priority filter; policy accept;
     iifname "{public_if}" ct state established,related accept
+    {inbound}
     iifname "{public_if}" drop
   }}
 }}
@@ -129,7 +139,7 @@ class NatTab:
                         ["ip", "route", "add", "default", "via", WAN],
                         ["sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"]):
                 sh(*cmd, ns=nat.pid)
-            sh("nft", "-f", "-", ns=nat.pid, stdin=_nat_rules(pub, symmetric))
+            sh("nft", "-f", "-", ns=nat.pid, stdin=_nat_rules(pub, self.address, symmetric))
             for cmd in (["ip", "addr", "add", f"{self.address}/24", "dev", "tl"], ["ip", "link", "set", "tl", "up"],
                         ["ip", "route", "add", "default", "via", f"10.1.{k}.1"]):
                 sh(*cmd, ns=lan.pid)
