@@ -3,10 +3,10 @@
 Two follower tabs, each in its own network namespace behind its own masquerading NAT (nftables,
 `masquerade random,fully-random`), a page server and coturn on the "public" side, handed to the
 page as `rakis serve --ice-servers` does (rakis-config.json). With STUN only (coturn's STUN side:
-each tab learns its public mapping, so hole punching is tried) no pair links, while both relay
-channels stay open; with TURN both tabs link on both channels through a relayed candidate and a
-request submitted in one tab reaches the other. The share over more runs and 3 tabs is
-bench/bench_nat.py's (docs/faults.md, "NAT").
+each tab learns its public mapping, so hole punching is tried) no pair links while both relay
+channels stay open; the same tabs behind full-cone NATs (the control) link directly; with TURN both
+tabs link on both channels through a relayed candidate and a request submitted in one tab reaches
+the other. The share over more runs and 3 tabs is bench/bench_nat.py's (docs/faults.md, "NAT").
 """
 from __future__ import annotations
 
@@ -43,6 +43,17 @@ def test_symmetric_nats_do_not_link_without_turn(nat_env):
     print(f"\nNAT FIGURES STUN only: {stun}")
     assert stun["relays_open"], stun                  # signalling works through the relays
     assert stun["linked_any_channel"] == 0, stun      # but no direct path: no link
+
+
+def test_full_cone_nats_link_directly_with_stun(nat_env):
+    """The control: the same network and STUN, but NATs that keep the source port and let any
+    packet in (full cone): hole punching works, so the failure above is the symmetric NAT's."""
+    pw, dist, tmp, chromium = nat_env
+    cone = nat.run_tabs(pw, dist, tmp / "cone", chromium, nat.ice("stun"), n=2, wait_s=LINK_S,
+                        symmetric=False, tag="cone")
+    print(f"\nNAT FIGURES full cone, STUN only: {cone}")
+    assert cone["linked"] == cone["pairs"] == 1, cone
+    assert cone["candidate_types"] and not any("relay" in t for t in cone["candidate_types"]), cone
 
 
 def test_symmetric_nats_link_through_turn(nat_env):
