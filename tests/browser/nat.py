@@ -292,10 +292,16 @@ def run_tabs(pw, dist: Path, tmp: Path, chromium: str, ice_servers: list, n: int
             channels = sorted({h["name"] for h in pages[0].evaluate("window.rakis.network().channels")})
             pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
             linked_at: dict[tuple[int, int], float] = {}
+            channel_at: dict[str, list[float]] = {c: [] for c in channels}   # per pair, when each channel linked
+            seen: set[tuple[int, int, str]] = set()
             t0 = time.monotonic()
             while True:
                 links = [_links(p) for p in pages]
                 for i, j in pairs:
+                    for c in channels:
+                        if (i, j, c) not in seen and (c, ids[j]) in links[i] and (c, ids[i]) in links[j]:
+                            seen.add((i, j, c))
+                            channel_at[c].append(round(time.monotonic() - t0, 1))
                     if (i, j) not in linked_at and all((c, ids[j]) in links[i] and (c, ids[i]) in links[j]
                                                        for c in channels):
                         linked_at[(i, j)] = round(time.monotonic() - t0, 1)
@@ -306,6 +312,7 @@ def run_tabs(pw, dist: Path, tmp: Path, chromium: str, ice_servers: list, n: int
             result = {
                 "tabs": n, "pairs": len(pairs), "linked": len(linked_at), "linked_any_channel": any_channel,
                 "channels": channels, "seconds_to_link": sorted(linked_at.values()),
+                "seconds_to_link_per_channel": {c: sorted(v) for c, v in channel_at.items()},
                 "waited_s": round(time.monotonic() - t0, 1),
                 "relays_open": all(h["relay"] == "open" for p in pages for h in p.evaluate("window.rakis.network().channels")),
                 "candidate_types": sorted({f"{a}->{b}" for p in pages for a, b in p.evaluate(SELECTED_PAIRS)}),
