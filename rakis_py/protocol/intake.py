@@ -9,7 +9,7 @@ request (out-of-order delivery; v1 dropped them), bounded per request and in tot
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Callable
 
 from .dedup import ReplayGuard, SeenSignatures
 from .errors import PacketRejected, RejectCode
@@ -69,6 +69,3 @@ class Intake:
     def release(self, rid: str) -> list[tuple[Envelope, str, int]]:
         """The packets held for `rid`, in arrival order; they are no longer held."""
         return self.pending.pop(rid, [])
-
-    def held(self, rid: Optional[str] = None) -> int:
-        return sum(len(v) for k, v in self.pending.items() if rid is None or k == rid)
