@@ -26,6 +26,7 @@ Actions to JS: {type: "send"|"runInference"|"runEmbedding"|"persist"|"setTimer"|
 from __future__ import annotations
 
 import json
+from dataclasses import MISSING, fields
 from typing import Any, Callable
 
 from ..protocol import events as ev
@@ -74,15 +75,20 @@ def _floats(value: Any) -> Any:
     return tuple(tuple(float(x) for x in v) for v in value)
 
 
+# The submit defaults are RequestSubmitted's own (one place; the page's form reads them too).
+_SUBMIT_DEFAULTS = {f.name: f.default for f in fields(ev.RequestSubmitted) if f.default is not MISSING}
+
+
 def _submit(o: dict, now: int) -> ev.RequestSubmitted:
-    agreement = float(_opt(o, "agreement", (int, float), 50))
+    d = _SUBMIT_DEFAULTS
+    agreement = float(_opt(o, "agreement", (int, float), round(d["sec_percentage"] * 100)))
     if not 0 < agreement <= 100:
         raise BadEvent("submit: agreement is a percentage in (0, 100]")
     models = _opt(o, "acceptedModels", list, [DEFAULT_LLM_MODEL])
     if not models or not all(isinstance(m, str) and m for m in models):
         raise BadEvent("submit: acceptedModels must be a non-empty list of model names")
     distance = _opt(o, "distance", (int, float), None)
-    quorum = int(_opt(o, "quorum", int, 1))
+    quorum = int(_opt(o, "quorum", int, d["quorum"]))
     extra: tuple = ()
     max_commits = _opt(o, "maxCommits", int, None)
     if max_commits is not None:
@@ -96,10 +102,10 @@ def _submit(o: dict, now: int) -> ev.RequestSubmitted:
         quorum=quorum,
         sec_percentage=agreement / 100.0,
         sec_distance=float(distance) if distance is not None else None,
-        max_time_ms=int(_opt(o, "timeMs", int, 30_000)),
-        temperature=float(_opt(o, "temperature", (int, float), 1.0)),
-        max_tokens=int(_opt(o, "maxTokens", int, 256)),
-        protocol=int(_opt(o, "protocol", int, 2)),
+        max_time_ms=int(_opt(o, "timeMs", int, d["max_time_ms"])),
+        temperature=float(_opt(o, "temperature", (int, float), d["temperature"])),
+        max_tokens=int(_opt(o, "maxTokens", int, d["max_tokens"])),
+        protocol=int(_opt(o, "protocol", int, d["protocol"])),
         security_extra=extra,
     )
 

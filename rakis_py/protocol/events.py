@@ -44,7 +44,7 @@ class RequestSubmitted:
     sec_distance: Optional[float] = None      # bits for v2; None = protocol default
     max_time_ms: int = 30_000
     temperature: float = 1.0
-    max_tokens: int = 256
+    max_tokens: int = 64                      # the page's form default: fits the 30 s window on WASM
     protocol: int = 2
     security_extra: tuple[tuple[str, Any], ...] = field(default_factory=tuple)  # extra frame fields
 
