@@ -30,7 +30,7 @@ from typing import Any, Optional
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from ..serve.trystero_names import nostr_kind, room_names
+from ..serve.trystero_names import nostr_kind, room_names, sha1_topic
 
 __all__ = [
     "ACTION_CHUNK", "ActionMessage", "Reassembler", "RoomKeys", "SELF_ID_CHARS", "WireError",
@@ -57,20 +57,6 @@ class WireError(ValueError):
 def js_json(value: Any) -> str:
     """JSON.stringify's shape: no spaces, non-ASCII kept (Nostr event ids hash this text)."""
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
-def _base36(n: int) -> str:
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-    out = ""
-    while True:
-        n, r = divmod(n, 36)
-        out = digits[r] + out
-        if n == 0:
-            return out
-
-
-def sha1_topic(text: str) -> str:
-    return "".join(_base36(b) for b in hashlib.sha1(text.encode()).digest())
 
 
 def new_self_id() -> str:

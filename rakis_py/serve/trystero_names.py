@@ -27,9 +27,13 @@ def _base36(n: int) -> str:
             return out
 
 
+def sha1_topic(text: str) -> str:
+    """Trystero's topic hash: SHA-1, each byte written in base 36, concatenated (not hex)."""
+    return "".join(_base36(b) for b in hashlib.sha1(text.encode()).digest())
+
+
 def root_topic(app_id: str, room_id: str) -> str:
-    digest = hashlib.sha1(f"Trystero@{app_id}@{room_id}".encode()).digest()
-    return "".join(_base36(b) for b in digest)
+    return sha1_topic(f"Trystero@{app_id}@{room_id}")
 
 
 def nostr_kind(topic_hash: str) -> int:
