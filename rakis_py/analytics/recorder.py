@@ -10,9 +10,9 @@ Feed it every action list `Node.handle` returns, with the same `now`:
 Each notice (protocol/notices.py) becomes its record (`_ON`): PacketSeen and PacketRefused a
 `packet`, RequestChanged a `request` (and an inference's `worker` speed), CommitStored a `commit`,
 RevealStored a `reveal`, ConsensusReached a `consensus` (and its rejections' `verification`s),
-ResultReceived a `published`, RevealRejectedSeen a `verification`, WorkerChanged a `worker`.
-`Send` gives `sent` (with the encoded size) and our own `published`; the peers table's `Persist`
-records give `peer` samples. Everything else is ignored. Records are kept in bounded buffers (`Retention`): raw packets for a shorter span
+ResultReceived a `published`, RevealRejectedSeen a `verification`, WorkerChanged a `worker`,
+PeerChanged a `peer` sample. `Send` gives `sent` (with the encoded size) and our own `published`.
+Everything else is ignored. Records are kept in bounded buffers (`Retention`): raw packets for a shorter span
 than the compact analytics records, since they dominate the volume (v1 kept only 5,000 packets).
 """
 
@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Iterable, Optional
 
 from ..protocol import notices as N
-from ..protocol.actions import Persist, Send
+from ..protocol.actions import Send
 from .schema import RAW_KINDS, SCHEMA, new_record
 
 
@@ -199,14 +199,8 @@ class DatasetRecorder:
             out.append(self._published(p, p.get("requestId"), self.node_id, now, own=True,
                                        bEmbeddingHash=(p.get("validSingleInference") or {}).get("bEmbeddingHash")))
 
-    def _on_persist(self, a: Persist, now: int, out: list) -> None:
-        # Peer samples come from the peers table's records (the node announces no peer notices:
-        # one per received packet would flood the page).
-        if a.table == "peers" and a.record is not None:
-            self._on_peer(a.record, now, out)
-
-    def _on_peer(self, r: dict, now: int, out: list) -> None:
-        sid = r.get("synthientId")
+    def _on_peer(self, n: N.PeerChanged, now: int, out: list) -> None:
+        r, sid = n.record, n.synthient_id
         if not sid or sid == self.node_id:
             return
         state = (tuple(r.get("seenOn") or ()), r.get("totalTokens"), r.get("totalWorkers"),
@@ -236,7 +230,7 @@ class DatasetRecorder:
         N.PacketSeen: _on_packet, N.PacketRefused: _on_refused, N.RequestChanged: _on_request,
         N.CommitStored: _on_commit, N.RevealStored: _on_reveal, N.ConsensusReached: _on_consensus,
         N.ResultReceived: _on_result, N.RevealRejectedSeen: _on_reveal_rejected, N.WorkerChanged: _on_worker,
-        Send: _on_send, Persist: _on_persist,
+        N.PeerChanged: _on_peer, Send: _on_send,
     }
 
     def _keep(self, record: dict) -> None:

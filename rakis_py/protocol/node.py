@@ -32,7 +32,7 @@ from .events import (Booted, EmbeddingFailed, EmbeddingFinished, InferenceFailed
 from .identity import verify_packet
 from .intake import Intake
 from .notices import (CommitStored, ConsensusReached, Log, Notice, PacketRefused, PacketSeen, PacketSent,
-                      RequestChanged, RequestState, ResultReceived, RevealRejectedSeen, RevealStored,
+                      PeerChanged, RequestChanged, RequestState, ResultReceived, RevealRejectedSeen, RevealStored,
                       Submitted, WorkerChanged)
 from .packets import (Envelope, InferenceCommit, InferenceQuorumComputed, InferenceReveal, P2PInferenceRequest,
                       Packet, PeerStatusBoot, decode_packet)
@@ -239,17 +239,21 @@ class Node:
 
     def _flush(self) -> None:
         """Persist what changed during this event, once each."""
-        if not self.config.persist_state:
-            self._dirty_quorums.clear()
+        persist, announce = self.config.persist_state, self.config.emit_packets
+        if persist:
+            for rid in self._dirty_quorums:
+                q = self.quorums.get(rid)
+                if q is not None:
+                    self._persist("quorums", rid, q.to_record())
+        self._dirty_quorums.clear()
+        if not (persist or announce):
             self.peers.discard_dirty()
             return
-        for rid in self._dirty_quorums:
-            q = self.quorums.get(rid)
-            if q is not None:
-                self._persist("quorums", rid, q.to_record())
-        self._dirty_quorums.clear()
         for sid, record in self.peers.dirty():
-            self._persist("peers", sid, record)
+            if persist:
+                self._persist("peers", sid, record)
+            if announce:
+                self._notify(PeerChanged(sid, record))
 
     # ------------------------------------------------------------------ receive pipeline
 

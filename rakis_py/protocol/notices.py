@@ -14,7 +14,7 @@ from enum import Enum
 from typing import Any, ClassVar, Optional
 
 __all__ = ["CommitStored", "ConsensusReached", "Log", "Notice", "PacketRefused", "PacketSeen",
-           "PacketSent", "RequestChanged", "RequestState", "ResultReceived", "RevealRejectedSeen",
+           "PacketSent", "PeerChanged", "RequestChanged", "RequestState", "ResultReceived", "RevealRejectedSeen",
            "RevealStored", "Submitted", "WorkerChanged"]
 
 
@@ -277,6 +277,17 @@ class WorkerChanged(Notice):
     detail: str
     model_hash: Optional[str]
     t: int
+
+
+@dataclass(frozen=True, slots=True)
+class PeerChanged(Notice):
+    """A peer's record changed during this event (the peers table's row as it now stands, a
+    copy). Announced with the packet notices (`NodeConfig.emit_packets`): the dataset samples it."""
+
+    KIND: ClassVar[str] = "peer"
+    _JSON: ClassVar = _json("synthient_id:synthientId", "record")
+    synthient_id: str
+    record: dict
 
 
 @dataclass(frozen=True, slots=True)

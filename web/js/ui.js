@@ -211,6 +211,7 @@ export class UI {
       case "worker": break;   // the pool redraws the panel
       case "dataset": return;  // analytics records: boot.js stores them and feeds the charts
       case "status": return;   // the answer's status: boot.js hands its parts to the setters below
+      case "peer": return;     // a peer's record: the status's peer rows carry it to the table
       case "log": this.log(data.level ?? "info", data.message ?? JSON.stringify(data)); break;
       case "error": this.error(`Node error (${data.where})`, [data.message, data.detail].filter(Boolean).join("\n")); break;
       default: this.log("debug", `${kind} ${JSON.stringify(data).slice(0, 200)}`);
