@@ -3,7 +3,7 @@
 * ``tiny``  - 5 always-online worker nodes, a few requests, clean links: for tests (seconds).
 * ``small`` - 40 nodes, mild churn (30% of clean leavers come back, rebuilt by ``Node.restore``),
   loss, one partition, steady load: a quick look.
-* ``st1``   - calibrated to the public stability test of v1 (reference/stability-test-1.md):
+* ``st1``   - calibrated to the public stability test of v1 (docs/stability-test-1.md):
   about 2,000 distinct nodes over the run (visitors arriving and leaving), 15% of them workers
   (most with 2 LLM workers), the rest followers; v1's four redundant channels with loss, pairs
   that cannot reach each other on a channel and relay outages (two always-online observers in

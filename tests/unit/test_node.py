@@ -1,6 +1,6 @@
 """The node state machine end to end, on an in-process network of real nodes (tests/unit/netharness.py).
 
-Each test names the v1 weakness (spec §15) or DESIGN.md point it shows fixed, next to v1's behaviour
+Each test names the v1 weakness (v1 spec §15, docs/v1-spec.md) or design point (docs/design.md) it shows fixed, next to v1's behaviour
 where the contrast is the point.
 """
 
@@ -80,7 +80,7 @@ def test_v1_exact_match_fails_under_model_nondeterminism_v2_tolerates_it():
 
 
 def test_v2_sends_one_reveal_per_commit_v1_one_per_reveal_request():
-    """§15.1 / DESIGN.md 6: v1 floods n reveal requests x n reveals; v2 one of each per commit."""
+    """§15.1 / design 6: v1 floods n reveal requests x n reveals; v2 one of each per commit."""
     n = 5
     v1 = Net([NodeSpec() for _ in range(n)], seed=4, jitter=0)
     v1.submit(0, quorum=3, max_time_ms=10_000, protocol=1)
@@ -117,7 +117,7 @@ def test_garbage_output_is_excluded_by_v2_clustering():
 
 
 def test_phases_close_early_when_complete():
-    """DESIGN.md 5: v2 publishes within seconds of the deadline, v1 waits its fixed 35 s."""
+    """design 5: v2 publishes within seconds of the deadline, v1 waits its fixed 35 s."""
     def finish_after_deadline(protocol):
         net = Net([NodeSpec() for _ in range(4)], seed=6, jitter=0)
         rid = net.submit(0, quorum=3, max_time_ms=10_000, protocol=protocol)
@@ -163,7 +163,7 @@ def coordinator_of(net: Net, rid: str, members) -> int:
 
 
 def test_silent_coordinator_is_replaced():
-    """DESIGN.md 4: if the first coordinator never sends the commit set, the next one does."""
+    """design 4: if the first coordinator never sends the commit set, the next one does."""
     net = Net([NodeSpec() for _ in range(5)], seed=7, jitter=0)
     rid = net.submit(0, quorum=3, max_time_ms=10_000)
     net.run_until(net.now + 9_000)          # all have committed (1 s inference)
@@ -193,7 +193,7 @@ def test_partition_heals_and_the_commit_set_teaches_missed_commits():
 
 
 def test_lost_reveals_are_re_requested():
-    """DESIGN.md 4: a reveal lost on the way is asked for again and re-sent."""
+    """design 4: a reveal lost on the way is asked for again and re-sent."""
     net = Net([NodeSpec() for _ in range(4)], seed=9, jitter=0)
     rid = net.submit(0, quorum=3, max_time_ms=10_000)
     dropped = set()
