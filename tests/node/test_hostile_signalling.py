@@ -5,10 +5,29 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 
 import pytest
 
 from rakis_py.serve.relays import NostrRelay
+
+
+def _run_in_own_thread(coro):
+    """asyncio.run in a thread of its own: in a full run, Playwright's sync API (started by the
+    browser tests' session fixture) keeps an event loop running in the main thread."""
+    out: dict = {}
+
+    def main():
+        try:
+            out["value"] = asyncio.run(coro)
+        except BaseException as e:  # noqa: BLE001 - re-raised in the test's thread
+            out["error"] = e
+    t = threading.Thread(target=main)
+    t.start()
+    t.join()
+    if "error" in out:
+        raise out["error"]
+    return out.get("value")
 
 
 @pytest.fixture
@@ -69,7 +88,7 @@ def test_garbage_signalling_does_not_stop_the_node(relay, start_node, tmp_path):
     args = ["--topic", "rakis-hostile", "--nostr", relay.url, "--channels", "nostr"]
     a = start_node(args, tmp_path / "a")
     a.wait_log(r"nostr relay \S+ connected", 20)
-    asyncio.run(_attack(relay.url, "rakis-hostile"))
+    _run_in_own_thread(_attack(relay.url, "rakis-hostile"))
     assert a.proc.poll() is None, a.log()[-3000:]
     b = start_node(args, tmp_path / "b")
     b.wait_log(rf"nostr: peer \S+ is node {a.synthient_id}", 60)
