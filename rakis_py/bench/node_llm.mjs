@@ -5,35 +5,13 @@
 //
 //   node node_llm.mjs DIST '{"model": "...", "dtype": "q8", "messages": [...], "maxTokens": 64, "runs": 3}'
 // prints one JSON line: {loadMs, threads, runs: [{tokens, ms}], output}
-import fs from "node:fs";
 import path from "node:path";
+
+import { nodeTransformers } from "./node_transformers.mjs";
 
 const dist = path.resolve(process.argv[2]);
 const job = JSON.parse(process.argv[3]);
-// The bundle is the web build; hide Node so it picks onnxruntime-web (wasm) as in the page instead
-// of onnxruntime-node (which the build stubs out).
-Object.defineProperty(process, "release", { value: { name: "rakis-bench" } });
-const { env, pipeline, TextStreamer } = await import(path.join(dist, "vendor/transformers/transformers.min.js"));
-
-// Files come from dist/ as if fetched from the site: no network, no hub.
-env.fetch = async (url) => {
-  const rel = decodeURIComponent(new URL(String(url), "http://bench.invalid/").pathname).replace(/^\/+/, "");
-  const file = path.join(dist, rel);
-  if (!file.startsWith(dist + path.sep) || !fs.existsSync(file)) return new Response(null, { status: 404 });
-  const body = fs.readFileSync(file);
-  return new Response(body, { status: 200, headers: { "content-length": String(body.length) } });
-};
-env.allowRemoteModels = false;
-env.allowLocalModels = true;
-env.useBrowserCache = false;
-env.localModelPath = "/models/";
-const ort = path.join(dist, "vendor/onnxruntime");
-env.backends.onnx.wasm ??= {};
-env.backends.onnx.wasm.wasmBinary = fs.readFileSync(path.join(ort, "ort-wasm-simd-threaded.asyncify.wasm"));
-env.backends.onnx.wasm.wasmPaths = { mjs: path.join(ort, "ort-wasm-simd-threaded.asyncify.mjs"),
-                                     wasm: path.join(ort, "ort-wasm-simd-threaded.asyncify.wasm") };
-// Node has no Web Worker global: onnxruntime-web runs single-threaded here.
-env.backends.onnx.wasm.numThreads = 1;
+const { pipeline, TextStreamer } = await nodeTransformers(dist);
 
 const t0 = performance.now();
 const generator = await pipeline("text-generation", job.model, { dtype: job.dtype, device: "wasm" });

@@ -13,41 +13,25 @@
 //   {op: "prompt", messages} -> {promptIds}
 // A failure answers {error}.
 import crypto from "node:crypto";
-import fs from "node:fs";
 import path from "node:path";
 import readline from "node:readline";
 import { fileURLToPath } from "node:url";
+
+import { nodeTransformers } from "./node_transformers.mjs";
 
 const dist = path.resolve(process.argv[2]);
 const opts = JSON.parse(process.argv[3] ?? "{}");
 const modelsRoot = path.resolve(opts.models ?? path.join(dist, "models"));
 const WORKERS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../workers");
 
-// The bundle is the web build; hide Node so it picks onnxruntime-web (wasm) as in the page.
-Object.defineProperty(process, "release", { value: { name: "rakis-bench" } });
-const { env, AutoModelForCausalLM, AutoTokenizer, Tensor } =
-  await import(path.join(dist, "vendor/transformers/transformers.min.js"));
-const decodeLoop = await import(path.join(WORKERS, "llm_decode.js"));
-
 const hashes = new Map();   // model file -> sha256 of the bytes served
-env.fetch = async (url) => {
-  const rel = decodeURIComponent(new URL(String(url), "http://bench.invalid/").pathname).replace(/^\/+models\/+/, "");
-  const file = path.join(modelsRoot, rel);
-  if (!file.startsWith(modelsRoot + path.sep) || !fs.existsSync(file)) return new Response(null, { status: 404 });
-  const body = fs.readFileSync(file);
-  if (file.endsWith(".onnx")) hashes.set(file, crypto.createHash("sha256").update(body).digest("hex"));
-  return new Response(body, { status: 200, headers: { "content-length": String(body.length) } });
-};
-env.allowRemoteModels = false;
-env.allowLocalModels = true;
-env.useBrowserCache = false;
-env.localModelPath = "/models/";
-const ort = path.join(dist, "vendor/onnxruntime");
-env.backends.onnx.wasm ??= {};
-env.backends.onnx.wasm.wasmBinary = fs.readFileSync(path.join(ort, "ort-wasm-simd-threaded.asyncify.wasm"));
-env.backends.onnx.wasm.wasmPaths = { mjs: path.join(ort, "ort-wasm-simd-threaded.asyncify.mjs"),
-                                     wasm: path.join(ort, "ort-wasm-simd-threaded.asyncify.wasm") };
-env.backends.onnx.wasm.numThreads = 1;       // Node has no Web Worker global: one thread, as measured
+const { AutoModelForCausalLM, AutoTokenizer, Tensor } = await nodeTransformers(dist, {
+  modelsRoot,
+  onFile: (file, body) => {
+    if (file.endsWith(".onnx")) hashes.set(file, crypto.createHash("sha256").update(body).digest("hex"));
+  },
+});
+const decodeLoop = await import(path.join(WORKERS, "llm_decode.js"));
 
 const t0 = performance.now();
 const modelName = opts.model ?? "SmolLM2-135M-Instruct";
